@@ -20,8 +20,8 @@ __all__ = [
 
 
 def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool, unit: str) -> str:
-    left = "(" if lo_open else "["
-    right = ")" if hi_open else "]"
+    left = "(" if lo_open or math.isinf(lo) else "["
+    right = ")" if hi_open or math.isinf(hi) else "]"
     lo_s = "-inf" if lo == -math.inf else f"{lo:g}"
     hi_s = "inf" if hi == math.inf else f"{hi:g}"
     text = f"{left}{lo_s}, {hi_s}{right}"
