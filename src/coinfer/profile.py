@@ -11,14 +11,24 @@ residual additions, biases) are not counted.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import numpy as np
 
+from .defaults import default
 from .system import ModelProfile
 from .validation import check_int
 
-__all__ = ["profile_from_config", "builtin_config", "builtin_profile", "BUILTIN_MODELS"]
+__all__ = [
+    "profile_from_config",
+    "builtin_config",
+    "builtin_profile",
+    "BUILTIN_MODELS",
+    "small_config",
+    "counted_profile",
+    "profile_differences",
+]
 
 #: Names accepted by :func:`builtin_config` and :func:`builtin_profile`, in order of size per family.
 BUILTIN_MODELS = (
@@ -81,7 +91,12 @@ def _arch(config) -> dict:
 
 
 def profile_from_config(
-    config, seq_len: int, *, b_tok: int = 32, b_act: int = 16, name: str = ""
+    config,
+    seq_len: int,
+    *,
+    b_tok: int = default("b_tok"),
+    b_act: int = default("b_act"),
+    name: str = "",
 ) -> ModelProfile:
     """The :class:`~coinfer.system.ModelProfile` of ``config`` for one pass over ``seq_len`` tokens.
 
@@ -188,6 +203,174 @@ def builtin_config(model: str):
 
 
 @lru_cache(maxsize=64)
-def builtin_profile(model: str = "gpt2-large", seq_len: int = 128) -> ModelProfile:
+def builtin_profile(
+    model: str = default("model"), seq_len: int = default("seq_len")
+) -> ModelProfile:
     """The profile of a built-in model (see :func:`builtin_config`) for ``seq_len`` tokens."""
     return profile_from_config(builtin_config(model), seq_len, name=model)
+
+
+def small_config(family: str):
+    """A small config of ``family`` (``"gpt2"``, ``"llama"`` or ``"bert"``) for fast FLOP-counter checks.
+
+    Two blocks of width 64 and a 512-token vocabulary; the LLaMA one has grouped-query attention
+    (4 query heads, 2 key/value heads) and a feed-forward width that is not a multiple of the width,
+    so that every term of :func:`profile_from_config` is exercised.
+    """
+    from transformers import BertConfig, GPT2Config, LlamaConfig
+
+    ids = dict(bos_token_id=0, eos_token_id=0)
+    if family == "gpt2":
+        return GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=512, n_positions=256, **ids)
+    if family == "llama":
+        return LlamaConfig(
+            num_hidden_layers=2,
+            hidden_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=176,
+            vocab_size=512,
+            max_position_embeddings=256,
+            **ids,
+        )
+    if family == "bert":
+        return BertConfig(
+            num_hidden_layers=2,
+            hidden_size=64,
+            num_attention_heads=4,
+            intermediate_size=256,
+            vocab_size=512,
+            max_position_embeddings=256,
+            pad_token_id=0,
+        )
+    raise ValueError(f"family must be one of 'gpt2', 'llama', 'bert'; got {family!r}")
+
+
+# Block modules: GPT-2 ``...h.l``, LLaMA ``...layers.l``, BERT ``...layer.l``.
+_BLOCK = re.compile(r"\.(?:h|layers|layer)\.(\d+)$")
+_WEIGHT_OPS = ("mm", "addmm")  # products with a weight matrix; bmm/baddbmm/sdpa act on activations
+
+
+def counted_profile(
+    config,
+    seq_len: int,
+    *,
+    device: str = "meta",
+    attention: str = "eager",
+    seed: int = 0,
+    b_tok: int = default("b_tok"),
+    b_act: int = default("b_act"),
+    name: str = "",
+) -> ModelProfile:
+    """The profile of ``config`` measured with PyTorch's FLOP counter on one forward pass.
+
+    Builds the transformers model of ``config`` (GPT-2 and LLaMA as causal language models with their
+    head, BERT as ``AutoModel`` with its pooler), runs one pass over ``seq_len`` token ids under
+    :class:`torch.utils.flop_counter.FlopCounterMode`, and reads per block: weight FLOPs (``mm`` and
+    ``addmm``) and activation FLOPs (every other counted product: ``bmm``, attention kernels).
+    Everything counted outside the blocks is the head. Feature sizes come from the shapes of the
+    hidden states the model returns; ``n_params`` counts the matrices in the blocks and the head.
+
+    Args:
+        config: a transformers config (GPT-2, LLaMA-family or BERT).
+        seq_len: number of input tokens ``n``, at least 1.
+        device: ``"meta"`` (shapes only: no memory, no arithmetic, any model size) or ``"cpu"``
+            (a randomly initialised model really computes; keep it small).
+        attention: transformers attention implementation, ``"eager"`` or ``"sdpa"``. With
+            ``"sdpa"`` on the CPU, the fused attention kernel has no FLOP formula in the counter,
+            so attention FLOPs count as zero (on the meta device they are counted).
+        seed: seed of the random initialisation and the random token ids (``device="cpu"``).
+        b_tok, b_act: bits per token id and per activation value, as in
+            :func:`profile_from_config`.
+        name: label stored in the profile.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    n = check_int("seq_len", seq_len, 1)
+    check_int("seed", seed, 0)
+    check_int("b_tok", b_tok, 1)
+    check_int("b_act", b_act, 1)
+    if device not in ("meta", "cpu"):
+        raise ValueError(f"device must be one of 'meta', 'cpu'; got {device!r}")
+    if attention not in ("eager", "sdpa"):
+        raise ValueError(f"attention must be one of 'eager', 'sdpa'; got {attention!r}")
+    a = _arch(config)
+    cls = AutoModel if a["family"] == "bert" else AutoModelForCausalLM
+    # The random initialisation draws from torch's global generator: fork it so callers' state is
+    # untouched.
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(seed)
+        model = cls.from_config(config, attn_implementation=attention).eval()
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, config.vocab_size, (1, n), generator=gen).to(device)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        out = model(input_ids=ids, output_hidden_states=True)
+
+    L = a["L"]
+    weight, attn = np.zeros(L), np.zeros(L)
+    for module, ops in counter.get_flop_counts().items():
+        match = _BLOCK.search(module)
+        if match is None:
+            continue
+        l = int(match.group(1))
+        for op, flops in ops.items():
+            if str(op).split(".")[-1] in _WEIGHT_OPS:
+                weight[l] += flops
+            else:
+                attn[l] += flops
+    head = float(counter.get_total_flops()) - float(weight.sum() + attn.sum())
+
+    hidden = out.hidden_states
+    bits = np.array([float(h.numel() * b_act) for h in hidden[: L + 1]])
+    bits[0] = float(ids.numel() * b_tok)
+    bits[L] = 0.0
+
+    params = 0
+    for module_name, module in model.named_modules():
+        if _BLOCK.search(module_name):
+            params += sum(p.numel() for p in module.parameters() if p.ndim == 2)
+    head_module = model.get_output_embeddings() if a["head"] == "lm" else model.pooler.dense
+    params += head_module.weight.numel()
+    return ModelProfile(
+        weight_flops=weight,
+        attn_flops=attn,
+        head_flops=head,
+        feature_bits=bits,
+        name=name or f"{a['family']} (counted)",
+        seq_len=n,
+        n_params=int(params),
+    )
+
+
+def profile_differences(counted: ModelProfile, analytic: ModelProfile) -> dict[str, float]:
+    """Largest relative differences ``|counted - analytic| / analytic`` between two profiles.
+
+    Returns a dict with keys ``"weight_flops"``, ``"attn_flops"``, ``"head_flops"``,
+    ``"feature_bits"`` and ``"n_params"`` (entries where ``analytic`` is 0 count as 0 if ``counted``
+    is 0 too, and as infinite otherwise).
+    """
+    for label, prof in (("counted", counted), ("analytic", analytic)):
+        if not isinstance(prof, ModelProfile):
+            raise TypeError(f"{label} must be a ModelProfile; got {type(prof).__name__}")
+    if counted.n_blocks != analytic.n_blocks:
+        raise ValueError(
+            f"counted must have the analytic profile's {analytic.n_blocks} blocks; "
+            f"got {counted.n_blocks}"
+        )
+
+    def rel(x, y):
+        x, y = np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(y != 0, np.abs(x - y) / np.abs(y), np.where(x == y, 0.0, np.inf))
+        return float(r.max())
+
+    return {
+        "weight_flops": rel(counted.weight_flops, analytic.weight_flops),
+        "attn_flops": rel(counted.attn_flops, analytic.attn_flops),
+        "head_flops": rel(counted.head_flops, analytic.head_flops),
+        "feature_bits": rel(counted.feature_bits, analytic.feature_bits),
+        "n_params": rel(counted.n_params, analytic.n_params),
+    }

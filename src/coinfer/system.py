@@ -17,6 +17,11 @@ code             symbol                  meaning
 ``head_flops``   :math:`F_h`             output-head FLOPs (prunable)
 ``feature_bits`` :math:`S(s)`            bits sent at split ``s``
 ===============  ======================  ====================================================
+
+Default values of every dataclass field come from :data:`coinfer.defaults.DEFAULTS`, the documented
+parameter table. :func:`evaluate` gives the latency and energy breakdown of operating points;
+:func:`undominated_splits` and :func:`deadline_rho` are exact facts of the model that narrow the search
+(the split points that can be optimal, and the least pruning the deadline alone demands).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .defaults import PATH_LOSS_DB_AT_1KM, PATH_LOSS_DB_PER_DECADE
+from .defaults import default as _default
 from .ratedistortion import DistortionBound
 from .validation import check_array, check_int, check_real
 
@@ -39,6 +46,8 @@ __all__ = [
     "Scenario",
     "Breakdown",
     "evaluate",
+    "undominated_splits",
+    "deadline_rho",
     "rate",
     "path_loss_db",
     "path_gain",
@@ -48,7 +57,8 @@ __all__ = [
 
 def dbm_to_watt(dbm: float) -> float:
     """Convert a power in dBm to watts."""
-    return 10.0 ** ((float(dbm) - 30.0) / 10.0)
+    dbm = check_real("dbm", dbm, unit="dBm")
+    return 10.0 ** ((dbm - 30.0) / 10.0)
 
 
 def path_loss_db(distance):
@@ -59,7 +69,7 @@ def path_loss_db(distance):
     d = np.asarray(distance, dtype=float)
     if np.any(~np.isfinite(d)) or np.any(d <= 0):
         raise ValueError(f"distance must be in (0, inf) m; got {distance!r}")
-    return 128.1 + 37.6 * np.log10(d / 1000.0)
+    return PATH_LOSS_DB_AT_1KM + PATH_LOSS_DB_PER_DECADE * np.log10(d / 1000.0)
 
 
 def path_gain(distance):
@@ -124,14 +134,14 @@ class ModelProfile:
         ``Wd = sum_{l<=s} ((1-rho) F^w_l + F^a_l)``, plus ``(1-rho) F_h`` when ``s = L``.
         """
         cw, ca = self._cumulative()
-        s = np.asarray(split, dtype=int)
-        r = np.asarray(rho, dtype=float)
+        s = _as_splits(split, self.n_blocks)
+        r = _as_reals("rho", rho, 0.0, 1.0, False, "")
         head = np.where(s == self.n_blocks, self.head_flops, 0.0)
         return (1.0 - r) * (cw[s] + head) + ca[s]
 
     def total_flops(self, rho):
         """Work of the whole model at pruning ratio ``rho``, in FLOPs."""
-        r = np.asarray(rho, dtype=float)
+        r = _as_reals("rho", rho, 0.0, 1.0, False, "")
         return (1.0 - r) * (float(np.sum(self.weight_flops)) + self.head_flops) + float(
             np.sum(self.attn_flops)
         )
@@ -142,7 +152,7 @@ class ModelProfile:
 
     def bits(self, split):
         """Feature size ``S(s)`` in bits, vectorised over ``split``."""
-        return self.feature_bits[np.asarray(split, dtype=int)]
+        return self.feature_bits[_as_splits(split, self.n_blocks)]
 
 
 @dataclass(frozen=True)
@@ -156,10 +166,10 @@ class Device:
         p_max: maximum transmit power in W.
     """
 
-    f_max: float = 2.0e9
-    flops_per_cycle: float = 32.0
-    kappa: float = 2.0e-29
-    p_max: float = 0.2
+    f_max: float = _default("Device.f_max")
+    flops_per_cycle: float = _default("Device.flops_per_cycle")
+    kappa: float = _default("Device.kappa")
+    p_max: float = _default("Device.p_max")
 
     def __post_init__(self):
         check_real("f_max", self.f_max, 0.0, lo_open=True, unit="Hz")
@@ -178,9 +188,9 @@ class Uplink:
         gain: channel power gain ``g`` (path loss times fading), linear.
     """
 
-    bandwidth: float = 5.0e6
-    noise_psd: float = 10.0 ** ((-174.0 - 30.0) / 10.0)
-    gain: float = float(path_gain(100.0))
+    bandwidth: float = _default("Uplink.bandwidth")
+    noise_psd: float = _default("Uplink.noise_psd")
+    gain: float = float(path_gain(_default("Uplink.distance")))
 
     def __post_init__(self):
         check_real("bandwidth", self.bandwidth, 0.0, lo_open=True, unit="Hz")
@@ -192,7 +202,7 @@ class Uplink:
 class EdgeServer:
     """The edge server: ``flops`` is its throughput ``Phi_s`` in FLOP/s."""
 
-    flops: float = 10.0e9 * 128.0
+    flops: float = _default("EdgeServer.flops")
 
     def __post_init__(self):
         check_real("flops", self.flops, 0.0, lo_open=True, unit="FLOP/s")
@@ -202,8 +212,8 @@ class EdgeServer:
 class Budget:
     """Per-inference limits: ``latency`` ``T_max`` in s and device ``energy`` ``E_max`` in J."""
 
-    latency: float = 1.0
-    energy: float = 0.5
+    latency: float = _default("Budget.latency")
+    energy: float = _default("Budget.energy")
 
     def __post_init__(self):
         check_real("latency", self.latency, 0.0, lo_open=True, unit="s", allow_inf=True)
@@ -227,8 +237,8 @@ class Scenario:
     uplink: Uplink = field(default_factory=Uplink)
     server: EdgeServer = field(default_factory=EdgeServer)
     budget: Budget = field(default_factory=Budget)
-    rho_max: float = 0.95
-    min_split: int = 1
+    rho_max: float = _default("Scenario.rho_max")
+    min_split: int = _default("Scenario.min_split")
     bound: DistortionBound = field(default_factory=DistortionBound)
 
     def __post_init__(self):
@@ -248,7 +258,9 @@ class Scenario:
         check_int("min_split", self.min_split, 0, self.profile.n_blocks)
 
     @classmethod
-    def default(cls, model: str = "gpt2-large", seq_len: int = 128, **overrides) -> "Scenario":
+    def default(
+        cls, model: str = _default("model"), seq_len: int = _default("seq_len"), **overrides
+    ) -> "Scenario":
         """The documented default scenario (see :data:`coinfer.defaults.DEFAULTS`).
 
         ``model`` names a built-in profile (:func:`coinfer.profile.builtin_profile`); keyword
@@ -270,17 +282,21 @@ class Scenario:
 
 
 def rate(power, uplink: Uplink):
-    """Uplink rate ``r = B log2(1 + p g / (N0 B))`` in bit/s, vectorised over ``power`` (W)."""
-    p = np.asarray(power, dtype=float)
+    """Uplink rate ``r = B log2(1 + p g / (N0 B))`` in bit/s, vectorised over ``power`` (W, ``>= 0``)."""
+    if not isinstance(uplink, Uplink):
+        raise TypeError(f"uplink must be an Uplink; got {type(uplink).__name__}")
+    p = _as_reals("power", power, 0.0, math.inf, True, "W")
     snr = p * uplink.gain / (uplink.noise_psd * uplink.bandwidth)
     return uplink.bandwidth * np.log1p(snr) / math.log(2.0)
 
 
 @dataclass(frozen=True)
 class Breakdown:
-    """Latency (s) and device energy (J) of an operating point, by part, with the constraint checks.
+    """Latency (s) and device energy (J) of operating points, by part, with the constraint checks.
 
-    All fields are numpy arrays broadcast from the inputs of :func:`evaluate`.
+    All fields are numpy arrays broadcast from the inputs of :func:`evaluate`. ``latency_ok`` and
+    ``energy_ok`` are the two budget constraints, ``box_ok`` the box limits (``rho <= rho_max``,
+    ``power <= p_max``, ``freq <= f_max``, ``split >= min_split``), ``feasible`` all three.
     """
 
     t_device: np.ndarray
@@ -293,25 +309,73 @@ class Breakdown:
     latency_ok: np.ndarray
     energy_ok: np.ndarray
     feasible: np.ndarray
+    box_ok: np.ndarray | None = None
+
+    def violations(self, index=()) -> list[str]:
+        """Which limits the operating point at ``index`` breaks, as readable strings (empty if feasible)."""
+        out = []
+        if not bool(np.asarray(self.latency_ok)[index]):
+            out.append(f"latency {float(np.asarray(self.latency)[index]):.4g} s over budget")
+        if not bool(np.asarray(self.energy_ok)[index]):
+            out.append(f"energy {float(np.asarray(self.energy)[index]):.4g} J over budget")
+        if self.box_ok is not None and not bool(np.asarray(self.box_ok)[index]):
+            out.append("outside the box limits (rho_max, p_max, f_max or min_split)")
+        return out
+
+
+def _as_splits(split, L: int) -> np.ndarray:
+    s = np.asarray(split)
+    numeric = np.issubdtype(s.dtype, np.integer) or np.issubdtype(s.dtype, np.floating)
+    if s.dtype == bool or not numeric:
+        raise TypeError(f"split must be integers in [0, {L}]; got {split!r}")
+    if s.size and np.issubdtype(s.dtype, np.floating):
+        if not np.all(np.isfinite(s)) or not np.all(s == np.round(s)):
+            raise ValueError(f"split must be integers in [0, {L}]; got {split!r}")
+    s = s.astype(int)
+    if s.size and (s.min() < 0 or s.max() > L):
+        raise ValueError(f"split must be integers in [0, {L}]; got {split!r}")
+    return s
+
+
+def _as_reals(name: str, value, lo: float, hi: float, hi_open: bool, unit: str) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be real numbers; got {value!r}") from exc
+    right = ")" if hi_open else "]"
+    interval = f"[{lo:g}, {'inf' if math.isinf(hi) else f'{hi:g}'}{right} {unit}".rstrip()
+    if a.size:
+        over = a >= hi if hi_open else a > hi
+        if np.any(~np.isfinite(a)) or np.any(a < lo) or np.any(over):
+            raise ValueError(f"{name} must be in {interval}; got {value!r}")
+    return a
 
 
 def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) -> Breakdown:
     """Latency and energy breakdown of operating points ``(split, rho, power, freq)``.
 
+    ``t_device = Wd / (phi_d f)``, ``e_device = kappa (Wd / phi_d) f^2``, ``t_uplink = S(s) / r(p)``,
+    ``e_uplink = p t_uplink``, ``t_server = Ws / Phi_s`` (all in s and J).
+
     Vectorised: the four arguments broadcast against each other. Conventions at the corners:
     ``split = L`` sends nothing, so ``t_uplink = e_uplink = 0`` whatever the power; ``split = 0``
-    computes nothing on the device; a split below ``L`` with zero power has infinite uplink latency
-    (and zero uplink energy only if nothing is sent). ``latency_ok`` and ``energy_ok`` allow a
-    relative slack ``rtol``. ``feasible`` also checks the box limits (``rho`` in ``[0, rho_max]``,
-    ``power`` in ``[0, p_max]``, ``freq`` in ``(0, f_max]``, ``split`` in ``[min_split, L]``).
+    computes nothing on the device; a split below ``L`` with zero power never delivers its features,
+    so its uplink latency and energy are infinite (infeasible). ``latency_ok`` and ``energy_ok``
+    allow a relative slack ``rtol``. ``feasible`` also checks the box limits (``rho`` in
+    ``[0, rho_max]``, ``power`` in ``[0, p_max]``, ``freq`` in ``(0, f_max]``, ``split`` in
+    ``[min_split, L]``): values outside them are evaluated, and flagged in ``box_ok``.
 
     Args:
         scenario: the instance.
         split: split point(s) ``s``, integers in ``[0, L]``.
         rho: pruning ratio(s) in ``[0, 1)``.
-        power: transmit power(s) in W, ``>= 0``.
-        freq: device clock(s) in Hz, ``> 0``.
+        power: transmit power(s) in W, finite and ``>= 0``.
+        freq: device clock(s) in Hz, finite and ``> 0``.
+        rtol: relative slack of the constraint checks, in ``[0, 1)``.
     """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
+    rtol = check_real("rtol", rtol, 0.0, 1.0, hi_open=True)
     prof, dev, up, srv, bud = (
         scenario.profile,
         scenario.device,
@@ -319,20 +383,11 @@ def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) ->
         scenario.server,
         scenario.budget,
     )
-    s = np.asarray(split)
-    if s.size and (not np.issubdtype(s.dtype, np.integer) and not np.all(s == np.round(s))):
-        raise ValueError(f"split must be integers in [0, {prof.n_blocks}]; got {split!r}")
-    s = s.astype(int)
-    if s.size and (s.min() < 0 or s.max() > prof.n_blocks):
-        raise ValueError(f"split must be in [0, {prof.n_blocks}]; got {split!r}")
-    r = np.asarray(rho, dtype=float)
-    if r.size and (np.any(~np.isfinite(r)) or r.min() < 0 or r.max() >= 1):
-        raise ValueError(f"rho must be in [0, 1); got {rho!r}")
-    p = np.asarray(power, dtype=float)
-    if p.size and (np.any(np.isnan(p)) or p.min() < 0):
-        raise ValueError(f"power must be in [0, inf) W; got {power!r}")
-    f = np.asarray(freq, dtype=float)
-    if f.size and (np.any(~np.isfinite(f)) or f.min() <= 0):
+    s = _as_splits(split, prof.n_blocks)
+    r = _as_reals("rho", rho, 0.0, 1.0, True, "")
+    p = _as_reals("power", power, 0.0, math.inf, True, "W")
+    f = _as_reals("freq", freq, 0.0, math.inf, True, "Hz")
+    if f.size and f.min() <= 0:
         raise ValueError(f"freq must be in (0, inf) Hz; got {freq!r}")
     s, r, p, f = np.broadcast_arrays(s, r, p, f)
 
@@ -343,10 +398,13 @@ def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) ->
     t_dev = cycles / f
     e_dev = dev.kappa * cycles * f**2
     rr = rate(p, up)
+    sending = bits > 0
+    silent = sending & (p == 0)  # features never arrive
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_up = np.where(bits > 0, bits / rr, 0.0)
-        e_up = np.where(bits > 0, p * t_up, 0.0)
-    e_up = np.where((bits > 0) & (p == 0), np.inf, e_up)
+        t_up = np.where(sending, bits / np.where(silent, 1.0, rr), 0.0)
+        e_up = np.where(sending, p * t_up, 0.0)
+    t_up = np.where(silent, np.inf, t_up)
+    e_up = np.where(silent, np.inf, e_up)
     t_srv = ws / srv.flops
     latency = t_dev + t_up + t_srv
     energy = e_dev + e_up
@@ -369,4 +427,56 @@ def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) ->
         latency_ok=lat_ok,
         energy_ok=en_ok,
         feasible=lat_ok & en_ok & box,
+        box_ok=box,
     )
+
+
+def undominated_splits(scenario: Scenario) -> np.ndarray:
+    """The split points in ``[min_split, L]`` that can be optimal, by a dominance argument.
+
+    When the device at full clock is no faster than the server (``phi_d f_max <= Phi_s``), moving a
+    block from the server to the device never lowers latency and always raises device energy, for
+    every ``(rho, p, f)``. So split ``s`` is dominated by any ``s' in [min_split, s)`` that sends no
+    more bits (``S(s') <= S(s)``): the same ``(rho, p, f)`` at ``s'`` is no slower and costs no more
+    device energy. With constant width this leaves ``{min_split, L}`` (split ``0`` sends token ids,
+    fewer bits than features, so it dominates every interior split when allowed). When the device
+    can be faster than the server, every split is returned.
+
+    Returns:
+        the undominated splits, increasing, as an int array.
+    """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
+    L = scenario.profile.n_blocks
+    splits = np.arange(scenario.min_split, L + 1)
+    if scenario.device.flops_per_cycle * scenario.device.f_max > scenario.server.flops:
+        return splits
+    bits = scenario.profile.bits(splits)
+    # least bits sent by any earlier allowed split; the first split has no earlier one
+    earlier = np.concatenate([[np.inf], np.minimum.accumulate(bits)[:-1]])
+    return splits[bits < earlier]
+
+
+def deadline_rho(scenario: Scenario, split):
+    """The least pruning ratio that meets the latency limit alone at split ``s``, vectorised over ``split``.
+
+    Latency falls with the clock and the power, so the deadline is easiest at ``(p_max, f_max)``,
+    where it is affine in ``rho``: ``T(rho) = (1 - rho) A_s + B_s`` with ``A_s`` the weight-FLOP
+    time and ``B_s`` the activation-FLOP and uplink time. The result is
+    ``max(0, 1 - (T_max - B_s) / A_s)``, a lower bound on the optimal ``rho`` at that split (the
+    energy limit can only raise it). It may exceed ``rho_max``; it is ``inf`` when even ``rho -> 1``
+    misses the deadline. Dimensionless.
+    """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
+    prof, dev, srv = scenario.profile, scenario.device, scenario.server
+    s = _as_splits(split, prof.n_blocks)
+    # (1 - rho) is the only rho-dependence: split the latency at rho = 0 and rho -> 1
+    at0 = evaluate(scenario, s, 0.0, dev.p_max, dev.f_max)
+    fixed = (prof.device_flops(1.0, s) / (dev.flops_per_cycle * dev.f_max)
+             + prof.server_flops(1.0, s) / srv.flops + at0.t_uplink)
+    pruned = at0.latency - fixed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.where(pruned > 0, 1.0 - (scenario.budget.latency - fixed) / pruned, -np.inf)
+    rho = np.where(fixed >= scenario.budget.latency, np.inf, np.maximum(rho, 0.0))
+    return rho
