@@ -1,0 +1,188 @@
+"""Tests of coinfer.baselines: every baseline is feasible when it says so, and the joint optimiser is
+never worse than any of them on the same instance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coinfer import baselines as bl
+from coinfer.experiments import DEVICE_CLASSES, rayleigh_gains
+from coinfer.optimize import Solution, least_energy, solve
+from coinfer.system import Budget, EdgeServer, Scenario, evaluate, path_gain
+
+SMALL = ("gpt2", "gpt2-medium", "smollm2-135m")
+
+
+def make(model="gpt2", latency=0.3, energy=0.05, distance=200.0, device="phone-cpu", server=1.28e12,
+         min_split=1, seq_len=64):
+    return Scenario.default(
+        model,
+        seq_len=seq_len,
+        budget=Budget(latency=latency, energy=energy),
+        device=DEVICE_CLASSES[device],
+        server=EdgeServer(flops=server),
+        min_split=min_split,
+    ).with_gain(float(path_gain(distance)))
+
+
+scenarios = st.builds(
+    make,
+    model=st.sampled_from(SMALL),
+    latency=st.floats(0.02, 2.0),
+    energy=st.floats(1e-4, 0.5),
+    distance=st.floats(20.0, 1500.0),
+    device=st.sampled_from(sorted(DEVICE_CLASSES)),
+    server=st.sampled_from([2e10, 1e11, 1.28e12]),
+    min_split=st.integers(0, 2),
+)
+
+
+def single_baselines(sc):
+    L = sc.profile.n_blocks
+    return [
+        bl.on_device(sc),
+        bl.on_server(sc),
+        bl.fixed_split(sc, max(sc.min_split, L // 2)),
+        bl.fixed_rho(sc, 0.3),
+        bl.fixed_rho(sc),
+        bl.max_resources(sc),
+    ]
+
+
+def assert_feasible_point(sc, sol):
+    bd = evaluate(sc, sol.split, sol.rho, sol.power, sol.freq)
+    assert bool(bd.feasible), sol
+    assert sol.latency == pytest.approx(float(bd.latency), rel=1e-9)
+    assert sol.energy == pytest.approx(float(bd.energy), rel=1e-9)
+    assert sol.objective == pytest.approx(float(sc.bound(sol.rho)), rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sc=scenarios)
+def test_each_baseline_is_feasible_when_it_says_so_and_never_beats_the_optimiser(sc):
+    best = solve(sc)
+    best_no_floor = solve(sc.replace(min_split=0))
+    for sol in single_baselines(sc):
+        assert isinstance(sol, Solution)
+        if not sol.feasible:
+            assert sol.reason and math.isnan(sol.rho)
+            continue
+        # on-server lifts the privacy floor: check it against the instance it actually solves.
+        ref_sc, ref = (sc.replace(min_split=0), best_no_floor) if sol.method == "on-server" else (sc, best)
+        assert_feasible_point(ref_sc, sol)
+        assert ref.feasible, (sol, ref)
+        assert ref.objective <= sol.objective + 1e-9, (sol.method, ref, sol)
+        assert ref.rho <= sol.rho + 1e-9
+
+
+@settings(max_examples=10, deadline=None)
+@given(sc=scenarios, seed=st.integers(0, 1000))
+def test_batches_agree_with_the_optimiser_and_feasibility(sc, seed):
+    gains = rayleigh_gains(sc.uplink.gain, 30, seed)
+    prop = bl.run_method("proposed", sc, gains)
+    for name in ("on-device", "fixed-rho", "fixed-rho-0.2", "max-resources", f"split-{sc.profile.n_blocks}"):
+        res = bl.run_method(name, sc, gains)
+        assert res.method == name
+        # a feasible baseline implies a feasible optimiser with rho no larger
+        assert np.all(prop.feasible[res.feasible])
+        assert np.all(prop.rho[res.feasible] <= res.rho[res.feasible] + 1e-9)
+        for i in np.flatnonzero(res.feasible)[:5]:
+            bd = evaluate(sc.with_gain(gains[i]), res.split[i], res.rho[i], res.power[i], res.freq[i])
+            assert bool(bd.feasible), (name, i)
+            assert res.energy[i] == pytest.approx(float(bd.energy), rel=1e-9)
+            assert res.latency[i] == pytest.approx(float(bd.latency), rel=1e-9)
+        assert np.all(np.isnan(res.rho[~res.feasible])) and np.all(res.split[~res.feasible] == -1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(sc=scenarios, rho=st.floats(0.0, 0.9), frac=st.floats(0.0, 1.0))
+def test_vectorised_least_energy_matches_the_optimiser(sc, rho, frac):
+    s = sc.min_split + int(frac * (sc.profile.n_blocks - sc.min_split))
+    mine = bl.least_energy(sc, s, rho)
+    ref = least_energy(sc, s, rho)
+    if math.isnan(ref.energy):  # latency cannot be met
+        assert not mine.latency_feasible[0]
+        return
+    assert mine.latency_feasible[0]
+    assert mine.energy[0] == pytest.approx(ref.energy, rel=1e-6, abs=1e-15)
+    assert bool(mine.feasible[0]) == ref.feasible
+    bd = evaluate(sc, s, rho, mine.power[0], mine.freq[0])
+    assert bool(bd.latency_ok)
+    assert float(bd.energy) == pytest.approx(mine.energy[0], rel=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(sc=scenarios, frac=st.floats(0.0, 1.0))
+def test_independent_bisection_reproduces_the_optimiser_at_each_split(sc, frac):
+    s = sc.min_split + int(frac * (sc.profile.n_blocks - sc.min_split))
+    ref = solve(sc, split=s)
+    mine = bl.least_rho_at_split(sc, s)[0]
+    if not ref.feasible:
+        assert np.isnan(mine)
+    else:
+        assert mine == pytest.approx(ref.rho, abs=1e-7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(sc=scenarios)
+def test_max_resources_rho_is_the_least_feasible_at_full_power_and_clock(sc):
+    L = sc.profile.n_blocks
+    dev = sc.device
+    for s in {sc.min_split, L // 2, L}:
+        s = max(s, sc.min_split)
+        rho = bl.least_rho_at_max_resources(sc, s)[0]
+        p = dev.p_max if s < L else 0.0
+        if np.isnan(rho):
+            assert not bool(evaluate(sc, s, sc.rho_max, p, dev.f_max).feasible)
+            continue
+        assert bool(evaluate(sc, s, rho, p, dev.f_max).feasible)
+        if rho > 1e-6:
+            assert not bool(evaluate(sc, s, rho * (1 - 1e-6) - 1e-9, p, dev.f_max).feasible)
+
+
+def test_default_instance_ordering():
+    """On a tight instance the joint design strictly beats full-on-device and max-resources."""
+    sc = make("gpt2-medium", latency=0.25, energy=0.02, distance=300.0)
+    best = solve(sc)
+    dev = bl.on_device(sc)
+    assert best.feasible
+    assert (not dev.feasible) or best.objective < dev.objective
+    mr = bl.max_resources(sc)
+    assert (not mr.feasible) or best.objective <= mr.objective
+
+
+def test_on_server_ignores_the_privacy_floor_but_keeps_the_rest():
+    sc = make(min_split=2)
+    sol = bl.on_server(sc)
+    assert sol.method == "on-server"
+    assert sol.feasible and sol.split == 0
+
+
+def test_infeasible_baselines_say_why():
+    sc = make(latency=1e-4, energy=1e-6)
+    for sol in single_baselines(sc):
+        assert not sol.feasible
+        assert sol.reason
+        assert math.isnan(sol.objective)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda sc: bl.fixed_split(sc, 0), "split must"),
+        (lambda sc: bl.fixed_split(sc, 99), "split must"),
+        (lambda sc: bl.fixed_rho(sc, 0.99), "rho must"),
+        (lambda sc: bl.fixed_rho(sc, -0.1), "rho must"),
+        (lambda sc: bl.run_method("oracle", sc), "name must"),
+        (lambda sc: bl.run_method("proposed", sc, [1e-9, -1.0]), "gains"),
+        (lambda sc: bl.least_energy(sc, 3, 1.5), "rho must"),
+    ],
+)
+def test_bad_input_names_the_parameter(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(make())
