@@ -1,0 +1,109 @@
+"""Tests of the Blahut-Arimoto solver against exact rate-distortion functions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from coinfer import ratedistortion as rd
+from coinfer.blahut_arimoto import blahut_arimoto, rate_distortion_curve
+
+
+def h2(x):
+    return -x * math.log2(x) - (1 - x) * math.log2(1 - x)
+
+
+@pytest.mark.parametrize("p1, s", [(0.5, 2.0), (0.3, 3.0), (0.2, 1.6)])
+def test_binary_source_hamming_is_exact(p1, s):
+    """Bernoulli(p1) under Hamming distortion: R(D) = h2(p1) - h2(D), D = 1/(1 + e^s) at slope s."""
+    p = np.array([1 - p1, p1])
+    d = 1.0 - np.eye(2)
+    pt = blahut_arimoto(p, d, s, tol=1e-10)
+    assert pt.distortion == pytest.approx(1 / (1 + math.exp(s)), rel=1e-6)
+    assert pt.rate == pytest.approx(h2(p1) - h2(pt.distortion), abs=1e-8)
+    assert pt.rate_lower <= pt.rate + 1e-12
+    assert pt.rate - pt.rate_lower < 1e-9
+
+
+def test_uniform_source_hamming_is_exact():
+    m, s = 6, 2.5
+    p = np.full(m, 1 / m)
+    pt = blahut_arimoto(p, 1.0 - np.eye(m), s, tol=1e-10)
+    D = pt.distortion
+    assert D == pytest.approx((m - 1) / (m - 1 + math.exp(s)), rel=1e-6)
+    assert pt.rate == pytest.approx(math.log2(m) - h2(D) - D * math.log2(m - 1), abs=1e-8)
+
+
+@pytest.fixture(scope="module")
+def laplace_abs_curve():
+    lam, step = 1.0, 0.04  # grid step 0.04/lam resolves D >= 0.4/lam to better than 1e-3
+    x, p = rd.laplace_grid_source(lam, step, 10.0)
+    slopes = np.array([2.5, 2.0, 1.6, 1.3])  # D = 1/s on the exact curve
+    D, R, R_lower, points = rate_distortion_curve(p, rd.absolute_error_matrix(x, x), slopes, tol=1e-4)
+    return lam, slopes, D, R, R_lower, points
+
+
+def test_laplace_abs_reproduces_closed_form(laplace_abs_curve):
+    lam, slopes, D, R, R_lower, _ = laplace_abs_curve
+    closed = rd.laplace_distortion_abs(R, lam)
+    assert np.max(np.abs(D / closed - 1)) < 1e-3
+    # the slope of the exact curve is -1/D (nats), so BA at slope s lands near D = 1/s (the grid
+    # shifts the point along the curve by about (step/D)^2/12, more than it moves the curve)
+    assert np.max(np.abs(D * slopes - 1)) < 3e-3
+    assert np.all(R - R_lower < 1e-4 + 1e-12)
+    assert np.all(np.diff(D) > 0) and np.all(np.diff(R) < 0)
+
+
+def test_exponential_magnitudes_above_shannon_lower_bound():
+    lam = 1.0
+    x, p = rd.exponential_grid_source(lam, 0.04, 12.0)
+    D, R, _, _ = rate_distortion_curve(p, rd.absolute_error_matrix(x, x), np.array([4.0, 2.5, 1.5]), tol=1e-4)
+    slb = rd.exponential_slb_distortion_abs(R, lam)
+    assert np.all(D > slb * 1.01)  # the bound is not tight for one-sided magnitudes
+    # signs kept cost one bit: never better than the joint Laplace curve at one more bit
+    assert np.all(D >= rd.laplace_distortion_abs(R + 1, lam) * (1 - 1e-3))
+    # rate zero: the best constant is the median ln2/lam
+    pt = blahut_arimoto(p, rd.absolute_error_matrix(x, x), 0.3, tol=1e-4)
+    assert pt.rate < 1e-3
+    assert pt.distortion == pytest.approx(math.log(2) / lam, rel=2e-3)
+
+
+def test_laplace_squared_between_shannon_and_gaussian_bounds():
+    lam = 1.0
+    x, p = rd.laplace_grid_source(lam, 0.05, 10.0)
+    D, R, _, _ = rate_distortion_curve(p, rd.squared_error_matrix(x, x), np.array([8.0, 4.0]), tol=1e-4)
+    # the grid lowers the rate slightly (by well under 1e-3 bits here)
+    assert np.all(R >= rd.laplace_slb_rate_squared(D, lam) - 1e-3)
+    assert np.all(R <= rd.laplace_gaussian_rate_squared(D, lam) - 0.1)
+    # slope s: the Shannon-lower-bound curve has dR/dD = -1/(2D) nats, so D is close to 1/(2s)
+    assert D == pytest.approx([1 / 16, 1 / 8], rel=0.01)
+
+
+def test_grid_sources_are_probability_laws():
+    for f, lo in ((rd.laplace_grid_source, -5.0), (rd.exponential_grid_source, 0.0)):
+        x, p = f(2.0, 0.1, 5.0)
+        assert p.sum() == pytest.approx(1.0)
+        assert np.all(p > 0) and x[0] == pytest.approx(lo)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: blahut_arimoto([0.5, 0.5], np.ones((2, 2)), -1.0), "slope must be in"),
+        (lambda: blahut_arimoto([0.5, 0.6], np.ones((2, 2)), 1.0), "p must sum to 1"),
+        (lambda: blahut_arimoto([0.5, 0.5], np.ones((3, 2)), 1.0), "d must have shape"),
+        (lambda: blahut_arimoto([], np.ones((0, 2)), 1.0), "p must not be empty"),
+        (lambda: rd.laplace_grid_source(-1.0, 0.1, 5.0), "lam must be in"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_iteration_cap_raises():
+    x, p = rd.laplace_grid_source(1.0, 0.1, 8.0)
+    with pytest.raises(RuntimeError, match="did not reach"):
+        blahut_arimoto(p, rd.absolute_error_matrix(x, x), 2.0, tol=1e-12, max_iter=5)
