@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import cache_dir
 from .validation import check_array, check_int
 
 __all__ = [
@@ -214,11 +215,6 @@ def pruning_distortion(w, rho, *, method: str = "magnitude", measure: str = "abs
 
 
 # --- real models --------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """Folder for cached weight samples: ``$COINFER_CACHE`` or ``~/.cache/coinfer``."""
-    return Path(os.environ.get("COINFER_CACHE", Path.home() / ".cache" / "coinfer"))
 
 
 @dataclass(frozen=True)
