@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from . import __version__
+from .cache import cache_dir
 from .system import Budget, Device, EdgeServer, Scenario, Uplink, path_gain
 from .validation import check_int, check_real
 
@@ -83,13 +84,6 @@ SWEEP_PARAMETERS = {
     "device": "",  # a key of DEVICE_CLASSES
     "min_split": "",  # privacy floor
 }
-
-
-def cache_dir() -> Path:
-    """The folder of cached results: ``$COINFER_CACHE`` if set, else ``~/.cache/coinfer`` (created)."""
-    folder = Path(os.environ.get("COINFER_CACHE") or Path.home() / ".cache" / "coinfer")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _canonical(obj):
