@@ -419,22 +419,10 @@ def run_method(name: str, scenario: Scenario, gains=None) -> BatchResult:
 def _solution(scenario: Scenario, res: BatchResult, reason: str):
     """The first entry of ``res`` as a :class:`coinfer.optimize.Solution`, re-checked with
     :func:`coinfer.system.evaluate` so that ``feasible`` is the system model's own verdict."""
-    from .optimize import Solution
+    from .optimize import Solution, infeasible_solution
 
     if not bool(res.feasible[0]):
-        nan = math.nan
-        return Solution(
-            split=-1,
-            rho=nan,
-            power=nan,
-            freq=nan,
-            latency=nan,
-            energy=nan,
-            objective=nan,
-            feasible=False,
-            reason=reason,
-            method=res.method,
-        )
+        return infeasible_solution(scenario, None, reason, method=res.method)
     s, rho, p, f = int(res.split[0]), float(res.rho[0]), float(res.power[0]), float(res.freq[0])
     bd = evaluate(scenario, s, rho, p, f)
     ok = bool(bd.feasible)
