@@ -171,6 +171,23 @@ def test_english_batches_have_the_requested_shape():
         ci.english_batch("gpt2", 2, 16)
 
 
+def test_english_batch_cache_returns_the_tokenised_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("COINFER_CACHE", str(tmp_path))
+    for key, n_seq in (("minilm", 4), ("smollm2", 2)):
+        fresh = ci.english_batch(key, n_seq, 16, seed=2, use_cache=False)
+        assert not (tmp_path / "batches").exists() or not list((tmp_path / "batches").glob(f"{key}-*"))
+        first = ci.english_batch(key, n_seq, 16, seed=2)  # tokenises and writes the cache
+        files = list((tmp_path / "batches").glob(f"{key}-*.pt"))
+        assert len(files) == 1
+        again = ci.english_batch(key, n_seq, 16, seed=2)  # read back from the cache
+        for a, b, c in zip(fresh, first, again):
+            assert torch.equal(a, b) and torch.equal(a, c)
+        # another text (seed) is another cache entry, not a stale hit
+        other = ci.english_batch(key, n_seq, 16, seed=3)
+        assert len(list((tmp_path / "batches").glob(f"{key}-*.pt"))) == 2
+        assert not torch.equal(other[0], fresh[0])
+
+
 def test_measure_points_on_minilm():
     torch.set_num_threads(1)
     ids, mask = ci.english_batch("minilm", 8, 32)

@@ -243,3 +243,17 @@ def test_batch_matches_single_on_random_instances(seed, log_scales):
         assert bat.feasible[i] == one.feasible
         if one.feasible:
             assert bat.split[i] == one.split and bat.rho[i] == pytest.approx(one.rho, abs=1e-12)
+
+
+def test_infeasible_instances_emit_no_runtime_warning():
+    """Energy-infeasible at s = L gives u = -inf there, and s = L has no server work (sF = 0):
+    the clock of such an entry must be computed without forming 0 * inf."""
+    sc = Scenario.default(model="gpt2", budget=Budget(latency=10.0, energy=1e-9))
+    L = sc.profile.n_blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sols = [solve(sc), solve(sc, split=L), solve(sc.replace(min_split=0), split=0)]
+        bat = solve_batch(sc, sc.uplink.gain * np.array([1e-6, 1e-3, 1.0]))
+        tight = solve(sc.replace(budget=Budget(latency=1e-6, energy=1e-9)), split=L)
+    assert not any(s.feasible for s in sols) and not bat.feasible.any() and not tight.feasible
+    assert sols[1].reason.startswith("energy") and tight.reason.startswith("latency")

@@ -438,37 +438,77 @@ def similarity_correlation(embeddings, reference) -> float:
 PRUNE_EXCLUDE = {"minilm": ("pooler",), "smollm2": ()}
 
 
-def english_batch(key: str, n_seq: int, seq_len: int, seed: int = 0):
+def english_batch(key: str, n_seq: int, seq_len: int, seed: int = 0, use_cache: bool = True):
     """``(input_ids, attention_mask)`` of real English for real model ``key``.
 
     * ``"smollm2"``: one long text from :func:`coinfer.corpus.english_text`, tokenised and cut into
       ``n_seq`` consecutive windows of exactly ``seq_len`` tokens (no padding): perplexity data.
     * ``"minilm"``: ``n_seq`` passages from :func:`coinfer.corpus.english_passages`, each truncated to
       at most ``seq_len`` tokens and right-padded: sentence-embedding data.
+
+    Loading SmolLM2's tokenizer from its GGUF file takes seconds, so the token ids are cached
+    (``use_cache``) under :func:`coinfer.cache.cache_dir`, keyed by a hash of the text and of the
+    tokenizer's files; a changed text or tokenizer is tokenised again.
     """
     from .corpus import english_passages, english_text
-    from .models import load_tokenizer
 
     if key not in ("minilm", "smollm2"):
         raise ValueError(f"key must be 'minilm' or 'smollm2'; got {key!r}")
     n_seq = check_int("n_seq", n_seq, 1)
     seq_len = check_int("seq_len", seq_len, 2)
+    if key == "smollm2":
+        need = n_seq * seq_len
+        text = english_text(min(12 * need, 400_000), seed=seed)
+    else:
+        text = english_passages(n_seq, seed=seed)
+    path = _batch_cache_path(key, text, n_seq, seq_len) if use_cache else None
+    if path is not None and path.exists():
+        cached = torch.load(path)
+        return cached["input_ids"], cached["attention_mask"]
+    ids, mask = _tokenise_batch(key, text, n_seq, seq_len)
+    if path is not None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"input_ids": ids, "attention_mask": mask}, tmp)
+        tmp.replace(path)  # atomic: a partial file is never read
+    return ids, mask
+
+
+def _tokenise_batch(key, text, n_seq, seq_len):
+    from .models import load_tokenizer
+
     tok = load_tokenizer(key)
     if key == "smollm2":
         need = n_seq * seq_len
-        ids = tok(english_text(min(12 * need, 400_000), seed=seed), return_tensors="pt")["input_ids"]
+        ids = tok(text, return_tensors="pt")["input_ids"]
         if ids.shape[1] < need:
             raise ValueError(f"n_seq * seq_len must be at most {ids.shape[1]} tokens; got {need}")
         ids = ids[0, :need].reshape(n_seq, seq_len)
         return ids, torch.ones_like(ids)
-    enc = tok(
-        english_passages(n_seq, seed=seed),
-        return_tensors="pt",
-        padding=True,
-        truncation=True,
-        max_length=seq_len,
-    )
+    enc = tok(text, return_tensors="pt", padding=True, truncation=True, max_length=seq_len)
     return enc["input_ids"], enc["attention_mask"]
+
+
+def _batch_cache_path(key, text, n_seq, seq_len):
+    """Cache file of a tokenised batch: the name hashes the text, the shape and the tokenizer files."""
+    import hashlib
+    import json
+
+    import transformers
+
+    from .cache import cache_dir
+    from .models import model_folder
+
+    folder = model_folder(key)
+    files = sorted(
+        (f.name, f.stat().st_size, f.stat().st_mtime_ns)
+        for f in folder.iterdir()
+        if f.is_file() and (f.suffix == ".gguf" or "token" in f.name or f.name == "vocab.txt")
+    )
+    blob = json.dumps([key, text, n_seq, seq_len, files, transformers.__version__])
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    out = cache_dir() / "batches"
+    out.mkdir(parents=True, exist_ok=True)
+    return out / f"{key}-{n_seq}x{seq_len}-{digest}.pt"
 
 
 def laplace_rate(model, key: str) -> float:

@@ -422,7 +422,9 @@ def _device_only(scenario: Scenario, cols: _Columns, n: int, target=None):
         u = np.minimum(np.minimum(u_lat, u_en), 1.0)
     else:
         u = np.full(wF.shape, float(target))
-    u_fin = np.clip(u, 0.0, 1.0)  # infeasible entries (u = -inf) still get a finite clock below
+    # Infeasible entries have u = -inf and s = L has no server work (sF = 0): clip before the
+    # products so that sF * u is never 0 * inf = NaN; those entries still get a finite clock.
+    u_fin = np.clip(u, 0.0, 1.0)
     w = wF * u_fin + wA
     slack = T - (sF * u_fin + sA)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -458,8 +460,10 @@ def _check_scenario(scenario):
         raise TypeError(f"scenario must be a coinfer.system.Scenario; got {type(scenario).__name__}")
     if not math.isfinite(scenario.budget.latency):
         raise ValueError(
-            "budget.latency must be in (0, inf) s for the optimiser; got inf (with no latency limit "
-            "the least device energy is approached as the clock goes to 0 but never attained)"
+            "budget.latency must be finite, in (0, inf) s, for the optimiser; got inf. Budget accepts "
+            "an infinite latency budget, but with no latency limit the least device energy is only "
+            "approached as the clock and the power go to 0, never attained, so there is no optimal "
+            "operating point: give a finite (possibly large) latency budget instead"
         )
 
 

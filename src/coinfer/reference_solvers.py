@@ -56,7 +56,10 @@ def _check(scenario):
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a coinfer.system.Scenario; got {type(scenario).__name__}")
     if not math.isfinite(scenario.budget.latency):
-        raise ValueError("budget.latency must be in (0, inf) s for the reference solvers; got inf")
+        raise ValueError(
+            "budget.latency must be finite, in (0, inf) s, for the reference solvers; got inf "
+            "(Budget accepts it, but without a deadline the least device energy is not attained)"
+        )
 
 
 def _consts(scenario, s):
