@@ -147,3 +147,18 @@ def test_sweep_is_cached_and_reloaded(tmp_path, monkeypatch):
     assert b.methods == a.methods and np.array_equal(a.out_abs, b.out_abs)
     assert a.param_abs[0, 0] < a.param_abs[1, 0]  # magnitude pruning removes the least weight
     assert np.all(a.fo_bound >= a.fo_weighted) and a.out_abs.shape == (2, 1, 2)
+
+
+def test_sweep_cache_key_follows_the_measuring_code(tmp_path, monkeypatch):
+    import coinfer.cache
+    import coinfer.distortion as dist
+
+    assert dist.cache_dir is coinfer.cache.cache_dir  # one cache folder for the whole package
+    digest = dist._source_digest()
+    assert len(digest) == 64 and digest != dist._source_digest(("pruning.py",))
+    monkeypatch.setenv("COINFER_CACHE", str(tmp_path))
+    dist.distortion_sweep("minilm", [0.5], ("magnitude",), n_inputs=2, max_tokens=8, n_grad=0)
+    # an edit to pruning, distortion, corpus or models changes the digest: a new file, never the old
+    monkeypatch.setattr(dist, "_source_digest", lambda: "edited")
+    dist.distortion_sweep("minilm", [0.5], ("magnitude",), n_inputs=2, max_tokens=8, n_grad=0)
+    assert len(list((tmp_path / "output_distortion").glob("minilm-*.npz"))) == 2

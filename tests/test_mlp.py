@@ -41,6 +41,14 @@ def test_bound_holds_for_pruned_random_networks(widths, activation, ratio, metho
                 assert np.all(b.measured <= b.bound * (1 + 1e-10) + 1e-12)
                 # the single-constant corollary (no bias change under pruning)
                 assert np.all(b.measured <= b.gamma * b.param_distortion * (1 + 1e-10) + 1e-12)
+                single = b.single_constant_bound
+                assert np.all(b.measured <= single * (1 + 1e-10) + 1e-12)
+                assert np.all(b.bound <= single * (1 + 1e-10) + 1e-12)  # it only adds slack
+                if p == 2 and kind == "entrywise":  # ||f - f_hat||_2^2 <= Gamma_2 D_2
+                    d2 = sum(float(((wa - wb) ** 2).sum()) for wa, wb in
+                             zip(net.parameters(), pruned.parameters()) if wa.ndim == 2)
+                    gamma2 = (b.constants**2).sum(1)
+                    assert np.all(b.measured**2 <= gamma2 * d2 * (1 + 1e-10) + 1e-12)
 
 
 @settings(max_examples=30, deadline=None)
@@ -152,3 +160,11 @@ def test_bound_sweep_holds_on_a_trained_network():
     assert np.all(loose >= 1.0)
     # entrywise norms give a looser (larger) bound than operator norms
     assert np.all(s.bound[(1, "entrywise", "general")] >= s.bound[(1, "operator", "general")] - 1e-12)
+
+
+def test_single_constant_form_needs_unchanged_biases():
+    net = build_mlp((3, 4, 2), seed=0)
+    other = build_mlp((3, 4, 2), seed=1)
+    b = output_distortion_bound(net, other, _inputs(4, 3, 0), p=2)
+    with pytest.raises(ValueError, match="biases"):
+        _ = b.single_constant_bound

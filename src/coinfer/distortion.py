@@ -17,9 +17,7 @@ The first-order (Taylor) estimate used by the authors' follow-up for transformer
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import time
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cache import cache_dir
 from .pruning import prunable_weights, pruned_models
 from .validation import check_int, check_real
 
@@ -347,9 +346,9 @@ def first_order_estimate(
         for g, d in zip(grads, dw):
             if g is None:
                 continue  # a weight that does not reach this output (e.g. after the split block)
-            g = g.double()
-            lin += float((g * d.double()).sum())
-            wsum += float((g.abs() * d.double().abs()).sum())
+            # products in the weights' precision, sums in float64: no float64 copy of every tensor
+            lin += float((g * d).sum(dtype=torch.float64))
+            wsum += float((g * d).abs().sum(dtype=torch.float64))
             gmax = max(gmax, float(g.abs().max()))
         out.append((measured, lin, wsum, gmax, gmax * dw_l1))
     a = np.array(out)
@@ -404,9 +403,17 @@ class DistortionSweep:
         return np.quantile(ratio, q, axis=2)
 
 
-def cache_dir() -> Path:
-    """Where expensive measurements are cached: ``$COINFER_CACHE`` or ``~/.cache/coinfer``."""
-    return Path(os.environ.get("COINFER_CACHE", Path.home() / ".cache" / "coinfer"))
+# the modules whose code decides a sweep's numbers: any edit to them invalidates cached sweeps
+_SWEEP_MODULES = ("pruning.py", "distortion.py", "corpus.py", "models.py")
+
+
+def _source_digest(modules: tuple[str, ...] = _SWEEP_MODULES) -> str:
+    """A sha256 hex digest of the source files ``modules`` of this package (names and contents)."""
+    h = hashlib.sha256()
+    for name in modules:
+        h.update(name.encode())
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
 
 
 def distortion_sweep(
@@ -428,7 +435,9 @@ def distortion_sweep(
     ``max_tokens`` tokens. Global unstructured pruning of the prunable weights (BERT's unused pooler
     excluded); random pruning uses ``seed``. The first ``n_grad`` inputs also get the first-order
     estimate (``n_grad=0`` skips it). With ``cache``, the result is stored under :func:`cache_dir`
-    keyed by every argument, and a later call with the same arguments loads it. With ``block=s``
+    keyed by every argument and by the source code of ``pruning``, ``distortion``, ``corpus`` and
+    ``models`` (so an edit to the measuring code never reads a stale result), and a later call with
+    the same arguments and code loads it. With ``block=s``
     (``1 <= s <= L``) the output is the feature after block ``s`` and the parameter distortion is
     that of the weights in blocks ``1..s``.
     """
@@ -439,7 +448,7 @@ def distortion_sweep(
     n_inputs = check_int("n_inputs", n_inputs, 1)
     n_grad = check_int("n_grad", n_grad, 0, n_inputs)
     args = dict(key=key, ratios=ratios.tolist(), methods=list(methods), n_inputs=n_inputs,
-                max_tokens=max_tokens, n_grad=n_grad, block=block, seed=seed, version=1)
+                max_tokens=max_tokens, n_grad=n_grad, block=block, seed=seed, source=_source_digest())
     digest = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / "output_distortion" / f"{key}-{digest}.npz"
     if cache and path.exists():
@@ -450,9 +459,7 @@ def distortion_sweep(
         return DistortionSweep(**meta, **arrays)
 
     start = time.perf_counter()
-    # the GGUF loader draws a progress bar on stderr that would fill a chapter's output
-    with contextlib.redirect_stderr(io.StringIO()):
-        model = load_model(key)
+    model = load_model(key)
     exclude = ("pooler",)  # the sentence-embedding model never uses BERT's pooler
     batch = encode_passages(key, english_passages(n_inputs, seed=seed), max_tokens)
     grad_batch = {k: v[:n_grad] for k, v in batch.items()}

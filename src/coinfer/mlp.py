@@ -219,9 +219,9 @@ class OutputBound:
         weight_terms: ``||W_l - W_hat_l||`` per layer (in the chosen matrix norm), shape ``(L,)``.
         bias_terms: ``||b_l - b_hat_l||_p`` per layer, shape ``(L,)``.
         gamma: ``max_l A_l(x)`` per input: with no bias change, ``measured <= gamma * sum_l
-            ||W_l - W_hat_l||`` (the corollary with a single constant).
-        param_distortion: ``sum_l ||W_l - W_hat_l||_entrywise`` (``p=1``: total absolute error of the
-            weights; ``p=2``: square root of the total squared error).
+            ||W_l - W_hat_l||`` (a single constant).
+        param_distortion: ``sum_l ||W_l - W_hat_l||_entrywise`` (``p=1``: ``D_1``, the total absolute
+            error of the weights; ``p=2``: ``sum_l ||dW_l||_F``, which is at least ``sqrt(D_2)``).
     """
 
     p: int
@@ -234,6 +234,21 @@ class OutputBound:
     bias_terms: np.ndarray
     gamma: np.ndarray
     param_distortion: float
+
+    @property
+    def single_constant_bound(self) -> np.ndarray:
+        """The theorems' single-constant form per input, valid when the biases are unchanged.
+
+        ``p=1``: ``Gamma_1 * sum_l ||dW_l||`` with ``Gamma_1 = max_l A_l`` (with ``kind="entrywise"``,
+        ``Gamma_1 D_1``). ``p=2``: ``sqrt(Gamma_2 * sum_l ||dW_l||^2)`` with ``Gamma_2 = sum_l A_l^2``
+        (Cauchy-Schwarz; with ``kind="entrywise"`` its square is ``Gamma_2 D_2``, the bound on the squared
+        error). Raises ``ValueError`` if a bias changed.
+        """
+        if np.any(self.bias_terms > 0):
+            raise ValueError("the single-constant form needs unchanged biases")
+        if self.p == 1:
+            return self.gamma * self.weight_terms.sum()
+        return np.sqrt((self.constants**2).sum(1) * (self.weight_terms**2).sum())
 
     @property
     def looseness(self) -> np.ndarray:
@@ -318,8 +333,10 @@ class BoundSweep:
     """The theorem checked on one network across pruning methods and ratios.
 
     ``measured[p]`` has shape ``(n_methods, n_ratios, n_inputs)`` (``||f - f_hat||_p``);
-    ``bound[(p, kind, form)]`` the same shape; ``param[p]`` shape ``(n_methods, n_ratios)``: the total
-    entrywise parameter distortion (``p=1``: ``sum |dW|``; ``p=2``: ``sqrt(sum dW^2)``).
+    ``bound[(p, kind, form)]`` and ``single[(p, kind, form)]`` (the single-constant form,
+    :attr:`OutputBound.single_constant_bound`) the same shape; ``param[p]`` shape
+    ``(n_methods, n_ratios)``: the entrywise parameter distortion (``p=1``: ``sum |dW|``;
+    ``p=2``: ``sum_l ||dW_l||_F``).
     """
 
     ratios: np.ndarray
@@ -327,11 +344,13 @@ class BoundSweep:
     measured: dict
     bound: dict
     param: dict
+    single: dict
 
     def holds(self) -> bool:
-        """Whether every variant of the bound holds on every input, method and ratio."""
-        return all(np.all(self.measured[v[0]] <= self.bound[v] * (1 + 1e-12) + 1e-300)
-                   for v in self.bound)
+        """Whether every variant of the bound, in its per-layer and its single-constant form, holds on
+        every input, method and ratio."""
+        return all(np.all(self.measured[v[0]] <= b[v] * (1 + 1e-12) + 1e-300)
+                   for b in (self.bound, self.single) for v in b)
 
     def looseness(self, variant=(1, "operator", "general")) -> np.ndarray:
         """``bound / measured`` for one variant, ``(n_methods, n_ratios, n_inputs)`` (NaN if 0/0)."""
@@ -348,6 +367,7 @@ def bound_sweep(model, x, ratios, methods=("magnitude", "random"), *, seed: int 
     shape = (len(methods), len(ratios), len(x))
     measured = {p: np.zeros(shape) for p in (1, 2)}
     bound = {v: np.zeros(shape) for v in VARIANTS}
+    single = {v: np.zeros(shape) for v in VARIANTS}
     param = {p: np.zeros(shape[:2]) for p in (1, 2)}
     for i, method in enumerate(methods):
         for j, r in enumerate(ratios):
@@ -355,6 +375,8 @@ def bound_sweep(model, x, ratios, methods=("magnitude", "random"), *, seed: int 
             for v in VARIANTS:
                 res = output_distortion_bound(model, pruned, x, p=v[0], kind=v[1], form=v[2])
                 bound[v][i, j] = res.bound
+                single[v][i, j] = res.single_constant_bound
                 measured[v[0]][i, j] = res.measured
                 param[v[0]][i, j] = res.param_distortion
-    return BoundSweep(ratios=ratios, methods=tuple(methods), measured=measured, bound=bound, param=param)
+    return BoundSweep(ratios=ratios, methods=tuple(methods), measured=measured, bound=bound, param=param,
+                      single=single)
