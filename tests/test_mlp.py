@@ -45,7 +45,7 @@ def test_bound_holds_for_pruned_random_networks(widths, activation, ratio, metho
                 assert np.all(b.measured <= single * (1 + 1e-10) + 1e-12)
                 assert np.all(b.bound <= single * (1 + 1e-10) + 1e-12)  # it only adds slack
                 if p == 2 and kind == "entrywise":  # ||f - f_hat||_2^2 <= Gamma_2 D_2
-                    d2 = sum(float(((wa - wb) ** 2).sum()) for wa, wb in
+                    d2 = sum(float(((wa - wb) ** 2).sum().detach()) for wa, wb in
                              zip(net.parameters(), pruned.parameters()) if wa.ndim == 2)
                     gamma2 = (b.constants**2).sum(1)
                     assert np.all(b.measured**2 <= gamma2 * d2 * (1 + 1e-10) + 1e-12)
