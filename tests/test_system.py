@@ -356,3 +356,17 @@ def test_profile_methods_and_rate_validate_their_inputs():
         rate(-1, Uplink())
     with pytest.raises(TypeError, match="uplink must be an Uplink"):
         rate(0.1, small_scenario())
+
+
+def test_evaluate_with_per_point_gains_matches_one_scenario_per_gain():
+    sc = Scenario.default(model="gpt2")
+    gains = sc.uplink.gain * np.array([0.1, 1.0, 3.0])
+    splits, rho, power = np.array([1, 5, sc.profile.n_blocks]), 0.3, np.array([0.05, 0.0, 0.1])
+    bd = evaluate(sc, splits, rho, power, sc.device.f_max, gain=gains)
+    for i, g in enumerate(gains):
+        ref = evaluate(sc.with_gain(g), splits[i], rho, power[i], sc.device.f_max)
+        for name in ("latency", "energy", "t_uplink", "e_uplink", "feasible"):
+            assert getattr(bd, name)[i] == getattr(ref, name), name
+    assert np.isinf(bd.t_uplink[1])  # zero power at a split that sends: never delivered
+    with pytest.raises(ValueError, match=r"gain must be in \(0, inf\)"):
+        evaluate(sc, 1, rho, 0.1, sc.device.f_max, gain=[0.0])

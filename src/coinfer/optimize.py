@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -460,7 +459,8 @@ def _check_scenario(scenario):
         raise TypeError(f"scenario must be a coinfer.system.Scenario; got {type(scenario).__name__}")
     if not math.isfinite(scenario.budget.latency):
         raise ValueError(
-            "budget.latency must be finite, in (0, inf) s, for the optimiser; got inf. Budget accepts "
+            "budget.latency must be finite, in (0, inf) s, for the optimiser and its references; got "
+            "inf. Budget accepts "
             "an infinite latency budget, but with no latency limit the least device energy is only "
             "approached as the clock and the power go to 0, never attained, so there is no optimal "
             "operating point: give a finite (possibly large) latency budget instead"
@@ -583,7 +583,7 @@ def solve_batch(scenario: Scenario, gains, split=None) -> BatchSolution:
     if np.any(ok):
         sc = scenario
         idx = np.flatnonzero(ok)
-        bd = _evaluate_gains(sc, g[idx], s_idx[idx], rho[idx], power[idx], freq[idx])
+        bd = evaluate(sc, s_idx[idx], rho[idx], power[idx], freq[idx], gain=g[idx])
         for name in ("t_device", "t_uplink", "t_server", "e_device", "e_uplink", "latency", "energy"):
             out[name][idx] = getattr(bd, name)
         out["objective"][idx] = scenario.bound(rho[idx])
@@ -607,37 +607,6 @@ def solve_batch(scenario: Scenario, gains, split=None) -> BatchSolution:
         split_feasible=r["split_ok"],
         **out,
     )
-
-
-def _evaluate_gains(scenario, gains, split, rho, power, freq):
-    """:func:`evaluate` with a different channel gain per point."""
-    prof, dev, up, srv, bud = (
-        scenario.profile,
-        scenario.device,
-        scenario.uplink,
-        scenario.server,
-        scenario.budget,
-    )
-    wd = prof.device_flops(rho, split)
-    ws = prof.server_flops(rho, split)
-    bits = prof.bits(split)
-    cycles = wd / dev.flops_per_cycle
-    t_dev = cycles / freq
-    e_dev = dev.kappa * cycles * freq**2
-    rr = up.bandwidth * np.log1p(power * gains / (up.noise_psd * up.bandwidth)) / _LN2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_up = np.where(bits > 0, bits / rr, 0.0)
-        e_up = np.where(bits > 0, power * t_up, 0.0)
-    t_srv = ws / srv.flops
-    lat = t_dev + t_up + t_srv
-    en = e_dev + e_up
-    rtol = 1e-9
-    feas = (lat <= bud.latency * (1 + rtol)) & (en <= bud.energy * (1 + rtol))
-    feas &= (rho <= scenario.rho_max * (1 + rtol)) & (power <= dev.p_max * (1 + rtol))
-    feas &= (freq <= dev.f_max * (1 + rtol)) & (split >= scenario.min_split)
-
-    return SimpleNamespace(t_device=t_dev, t_uplink=t_up, t_server=t_srv, e_device=e_dev,
-                           e_uplink=e_up, latency=lat, energy=en, feasible=feas)
 
 
 def _solution_from_point(scenario, split, rho, power, freq, method, **extra) -> Solution:

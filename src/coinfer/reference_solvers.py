@@ -23,7 +23,15 @@ import warnings
 
 import numpy as np
 
-from .optimize import Solution, _Columns, infeasible_solution, solve, split_range, _solution_from_point
+from .optimize import (
+    Solution,
+    _check_scenario,
+    _Columns,
+    _solution_from_point,
+    infeasible_solution,
+    solve,
+    split_range,
+)
 from .ratedistortion import DistortionBound
 from .system import Budget, Device, EdgeServer, ModelProfile, Scenario, Uplink, evaluate, path_gain
 from .validation import check_int, check_real
@@ -50,16 +58,6 @@ def _solve_quietly(prob, solver):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         prob.solve(solver=solver, **_TOLS.get(solver, {}))
-
-
-def _check(scenario):
-    if not isinstance(scenario, Scenario):
-        raise TypeError(f"scenario must be a coinfer.system.Scenario; got {type(scenario).__name__}")
-    if not math.isfinite(scenario.budget.latency):
-        raise ValueError(
-            "budget.latency must be finite, in (0, inf) s, for the reference solvers; got inf "
-            "(Budget accepts it, but without a deadline the least device energy is not attained)"
-        )
 
 
 def _consts(scenario, s):
@@ -112,7 +110,7 @@ def cvxpy_least_energy(scenario: Scenario, split: int, rho: float, solver: str =
     """
     import cvxpy as cp
 
-    _check(scenario)
+    _check_scenario(scenario)
     s = check_int("split", split, scenario.min_split, scenario.profile.n_blocks)
     r = check_real("rho", rho, 0.0, scenario.rho_max)
     k = _consts(scenario, s)
@@ -212,7 +210,7 @@ def cvxpy_solve(scenario: Scenario, split=None, solver: str = "CLARABEL") -> Sol
     (exponential cone), the rest affine. The least energy at the found ``rho`` then comes from
     :func:`cvxpy_least_energy`.
     """
-    _check(scenario)
+    _check_scenario(scenario)
 
     def per_split(s):
         u = _cvxpy_max_u(scenario, s, solver)
@@ -245,7 +243,7 @@ def grid_solve(scenario: Scenario, split=None, n_rho: int = 65, n_power: int = 6
     :func:`coinfer.system.evaluate`; the best is the least feasible ``rho``, then the least energy.
     Its resolution in ``rho`` is ``rho_max / (n_rho - 1)``.
     """
-    _check(scenario)
+    _check_scenario(scenario)
     n_rho = check_int("n_rho", n_rho, 2)
     n_power = check_int("n_power", n_power, 1)
     n_freq = check_int("n_freq", n_freq, 1)
@@ -282,7 +280,7 @@ def slsqp_solve(scenario: Scenario, split=None, n_starts: int = 8, seed: int = 0
     """
     from scipy.optimize import minimize
 
-    _check(scenario)
+    _check_scenario(scenario)
     n_starts = check_int("n_starts", n_starts, 1)
     rng = np.random.default_rng(check_int("seed", seed, 0))
     dev, bud = scenario.device, scenario.budget
@@ -342,7 +340,7 @@ def sca_solve(scenario: Scenario, split=None, max_iter: int = 50, tol: float = 1
     """
     import cvxpy as cp
 
-    _check(scenario)
+    _check_scenario(scenario)
     max_iter = check_int("max_iter", max_iter, 1)
     dev, bud = scenario.device, scenario.budget
     T, E = bud.latency, bud.energy

@@ -281,12 +281,19 @@ class Scenario:
         return self.replace(uplink=dataclasses.replace(self.uplink, gain=gain))
 
 
-def rate(power, uplink: Uplink):
-    """Uplink rate ``r = B log2(1 + p g / (N0 B))`` in bit/s, vectorised over ``power`` (W, ``>= 0``)."""
+def rate(power, uplink: Uplink, gain=None):
+    """Uplink rate ``r = B log2(1 + p g / (N0 B))`` in bit/s, vectorised over ``power`` (W, ``>= 0``).
+
+    ``gain`` (linear, ``> 0``, broadcast against ``power``) replaces ``uplink.gain`` when given, e.g.
+    one fading realisation per point.
+    """
     if not isinstance(uplink, Uplink):
         raise TypeError(f"uplink must be an Uplink; got {type(uplink).__name__}")
     p = _as_reals("power", power, 0.0, math.inf, True, "W")
-    snr = p * uplink.gain / (uplink.noise_psd * uplink.bandwidth)
+    g = uplink.gain if gain is None else _as_reals("gain", gain, 0.0, math.inf, True, "")
+    if gain is not None and g.size and g.min() <= 0:
+        raise ValueError(f"gain must be in (0, inf); got {gain!r}")
+    snr = p * g / (uplink.noise_psd * uplink.bandwidth)
     return uplink.bandwidth * np.log1p(snr) / math.log(2.0)
 
 
@@ -351,7 +358,9 @@ def _as_reals(name: str, value, lo: float, hi: float, hi_open: bool, unit: str) 
     return a
 
 
-def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) -> Breakdown:
+def evaluate(
+    scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9, gain=None
+) -> Breakdown:
     """Latency and energy breakdown of operating points ``(split, rho, power, freq)``.
 
     ``t_device = Wd / (phi_d f)``, ``e_device = kappa (Wd / phi_d) f^2``, ``t_uplink = S(s) / r(p)``,
@@ -372,6 +381,7 @@ def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) ->
         power: transmit power(s) in W, finite and ``>= 0``.
         freq: device clock(s) in Hz, finite and ``> 0``.
         rtol: relative slack of the constraint checks, in ``[0, 1)``.
+        gain: channel power gain(s), linear, broadcast with the points; default ``uplink.gain``.
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
@@ -389,7 +399,8 @@ def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) ->
     f = _as_reals("freq", freq, 0.0, math.inf, True, "Hz")
     if f.size and f.min() <= 0:
         raise ValueError(f"freq must be in (0, inf) Hz; got {freq!r}")
-    s, r, p, f = np.broadcast_arrays(s, r, p, f)
+    g = up.gain if gain is None else gain
+    s, r, p, f, g = np.broadcast_arrays(s, r, p, f, g)
 
     wd = prof.device_flops(r, s)
     ws = prof.server_flops(r, s)
@@ -397,7 +408,7 @@ def evaluate(scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9) ->
     cycles = wd / dev.flops_per_cycle
     t_dev = cycles / f
     e_dev = dev.kappa * cycles * f**2
-    rr = rate(p, up)
+    rr = rate(p, up, g)
     sending = bits > 0
     silent = sending & (p == 0)  # features never arrive
     with np.errstate(divide="ignore", invalid="ignore"):
