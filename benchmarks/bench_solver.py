@@ -23,7 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from coinfer.optimize import solve, solve_batch  # noqa: E402
-from coinfer.reference_solvers import (  # noqa: E402
+from coinfer.optimize.references import (  # noqa: E402
     compare_solvers,
     cvxpy_solve,
     grid_solve,

@@ -1,4 +1,4 @@
-"""Tests of coinfer.baselines: every baseline is feasible when it says so, and the joint optimiser is
+"""Tests of coinfer.optimize.baselines: every baseline is feasible when it says so, and the joint optimiser is
 never worse than any of them on the same instance."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer import baselines as bl
-from coinfer.experiments import DEVICE_CLASSES, rayleigh_gains
+from coinfer.optimize import baselines as bl
+from coinfer.studies import DEVICE_CLASSES, rayleigh_gains
 from coinfer.optimize import Solution, least_energy, solve
 from coinfer.system import Budget, EdgeServer, Scenario, evaluate, path_gain
 
@@ -27,7 +27,7 @@ def make(model="gpt2", latency=0.3, energy=0.05, distance=200.0, device="phone-c
         device=DEVICE_CLASSES[device],
         server=EdgeServer(flops=server),
         min_split=min_split,
-    ).with_gain(float(path_gain(distance)))
+    ).replace(gain=float(path_gain(distance)))
 
 
 scenarios = st.builds(
@@ -59,7 +59,7 @@ def assert_feasible_point(sc, sol):
     assert bool(bd.feasible), sol
     assert sol.latency == pytest.approx(float(bd.latency), rel=1e-9)
     assert sol.energy == pytest.approx(float(bd.energy), rel=1e-9)
-    assert sol.objective == pytest.approx(float(sc.bound(sol.rho)), rel=1e-12, abs=1e-15)
+    assert sol.objective == pytest.approx(float(sc.objective(sol.rho)), rel=1e-12, abs=1e-15)
 
 
 @settings(max_examples=25, deadline=None)
@@ -92,7 +92,7 @@ def test_batches_agree_with_the_optimiser_and_feasibility(sc, seed):
         assert np.all(prop.feasible[res.feasible])
         assert np.all(prop.rho[res.feasible] <= res.rho[res.feasible] + 1e-9)
         for i in np.flatnonzero(res.feasible)[:5]:
-            bd = evaluate(sc.with_gain(gains[i]), res.split[i], res.rho[i], res.power[i], res.freq[i])
+            bd = evaluate(sc.replace(gain=gains[i]), res.split[i], res.rho[i], res.power[i], res.freq[i])
             assert bool(bd.feasible), (name, i)
             assert res.energy[i] == pytest.approx(float(bd.energy), rel=1e-9)
             assert res.latency[i] == pytest.approx(float(bd.latency), rel=1e-9)

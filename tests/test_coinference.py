@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer import coinference as ci
-from coinfer.models import load_model, load_tokenizer
+from coinfer.real import split_execution as ci
+from coinfer.real.models import load_model, load_tokenizer
 
 # Real text of three lengths, so that padding is exercised (right padding, as both tokenizers do).
 SENTENCES = [

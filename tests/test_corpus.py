@@ -1,8 +1,8 @@
-"""Tests of coinfer.corpus: real English passages from CPython's pydoc_data, cleaned and seeded."""
+"""Tests of coinfer.real.corpus: real English passages from CPython's pydoc_data, cleaned and seeded."""
 
 import pytest
 
-from coinfer.corpus import corpus_source, english_passages, english_text, prose_paragraphs
+from coinfer.real.corpus import corpus_source, english_passages, english_text, prose_paragraphs
 
 
 def test_passages_are_deterministic_under_the_seed():

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coinfer.defaults import DEFAULTS, default, defaults_table
+from coinfer.system.defaults import DEFAULTS, default, defaults_table
 from coinfer.system import (
     Budget,
     Device,

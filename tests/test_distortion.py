@@ -1,17 +1,17 @@
-"""Tests of coinfer.distortion: parameter and output distortion against hand-computed cases."""
+"""Tests of coinfer.real.distortion: parameter and output distortion against hand-computed cases."""
 
 import numpy as np
 import pytest
 import torch
 
-from coinfer.distortion import (
+from coinfer.real.distortion import (
     first_order_estimate,
     model_output,
     output_distortion,
     parameter_distortion,
     weight_distortion,
 )
-from coinfer.pruning import prune
+from coinfer.real.pruning import prune
 
 
 def _pair():
@@ -89,9 +89,9 @@ def test_first_order_is_exact_for_a_linear_model():
 
 
 def test_block_outputs_of_a_real_encoder():
-    from coinfer.corpus import english_passages
-    from coinfer.distortion import encode_passages
-    from coinfer.models import load_model
+    from coinfer.real.corpus import english_passages
+    from coinfer.real.distortion import encode_passages
+    from coinfer.real.models import load_model
 
     m = load_model("minilm")
     batch = encode_passages("minilm", english_passages(3), 12)
@@ -112,7 +112,7 @@ def test_block_outputs_of_a_real_encoder():
 
 
 def _toy_sweep(out_abs, param_abs):
-    from coinfer.distortion import DistortionSweep
+    from coinfer.real.distortion import DistortionSweep
 
     out_abs, param_abs = np.asarray(out_abs, float), np.asarray(param_abs, float)
     z = np.zeros(out_abs.shape[:2] + (1,))
@@ -125,7 +125,7 @@ def _toy_sweep(out_abs, param_abs):
 
 
 def test_empirical_constant_and_reliable_ratios_by_hand():
-    from coinfer.distortion import reliable_ratios
+    from coinfer.real.distortion import reliable_ratios
 
     s = _toy_sweep([[[1.0, 2.0], [2.0, 3.0], [2.5, 2.0]]], [[0.1, 0.5, 1.0]])
     assert s.empirical_constant("abs", 1.0).tolist() == [[20.0, 6.0, 2.5]]
@@ -138,7 +138,7 @@ def test_empirical_constant_and_reliable_ratios_by_hand():
 
 
 def test_sweep_is_cached_and_reloaded(tmp_path, monkeypatch):
-    from coinfer.distortion import distortion_sweep
+    from coinfer.real.distortion import distortion_sweep
 
     monkeypatch.setenv("COINFER_CACHE", str(tmp_path))
     a = distortion_sweep("minilm", [0.5], n_inputs=2, max_tokens=8, n_grad=1)
@@ -151,7 +151,7 @@ def test_sweep_is_cached_and_reloaded(tmp_path, monkeypatch):
 
 def test_sweep_cache_key_follows_the_measuring_code(tmp_path, monkeypatch):
     import coinfer.cache
-    import coinfer.distortion as dist
+    import coinfer.real.distortion as dist
 
     assert dist.cache_dir is coinfer.cache.cache_dir  # one cache folder for the whole package
     digest = dist._source_digest()

@@ -1,4 +1,4 @@
-"""Tests of coinfer.experiments: cache, parallel map, fading draws, sweeps and Monte Carlo."""
+"""Tests of coinfer.studies: cache, parallel map, fading draws, sweeps and Monte Carlo."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer import experiments as ex
+from coinfer import studies as ex
 from coinfer.system import Budget, Scenario, path_gain
 
 
@@ -31,7 +31,7 @@ def test_cache_key_depends_on_every_parameter_and_version(scenario, monkeypatch)
     k = ex.cache_key("sweep", {"scenario": scenario, "values": (1.0, 2.0)})
     assert k == ex.cache_key("sweep", {"scenario": scenario, "values": (1.0, 2.0)})
     assert k != ex.cache_key("sweep", {"scenario": scenario, "values": (1.0, 2.5)})
-    assert k != ex.cache_key("sweep", {"scenario": scenario.with_gain(1e-9), "values": (1.0, 2.0)})
+    assert k != ex.cache_key("sweep", {"scenario": scenario.replace(gain=1e-9), "values": (1.0, 2.0)})
     assert k != ex.cache_key("other", {"scenario": scenario, "values": (1.0, 2.0)})
     monkeypatch.setattr(ex, "__version__", "999.0")
     assert k != ex.cache_key("sweep", {"scenario": scenario, "values": (1.0, 2.0)})
@@ -112,7 +112,7 @@ def test_scenario_with_sets_each_parameter(scenario):
     assert ex.scenario_with(scenario, "server", 1e11).server.flops == 1e11
     assert ex.scenario_with(scenario, "model", "gpt2-medium").profile.n_blocks == 24
     assert ex.scenario_with(scenario, "model", "gpt2-medium").profile.seq_len == 64
-    assert ex.scenario_with(scenario, "device", "laptop").device == ex.DEVICE_CLASSES["laptop"]
+    assert ex.scenario_with(scenario, "device", "laptop").device == DEVICE_CLASSES["laptop"]
     assert ex.scenario_with(scenario, "min_split", 0).min_split == 0
 
 
@@ -126,7 +126,7 @@ def test_scenario_with_rejects_bad_input(scenario, param, value, match):
 
 
 def test_device_classes_have_the_stated_energy_per_flop():
-    pj = {k: d.kappa * d.f_max**2 / d.flops_per_cycle * 1e12 for k, d in ex.DEVICE_CLASSES.items()}
+    pj = {k: d.kappa * d.f_max**2 / d.flops_per_cycle * 1e12 for k, d in DEVICE_CLASSES.items()}
     assert pj["phone-cpu"] == pytest.approx(2.5)
     assert pj["phone-npu"] == pytest.approx(1.0)
     assert pj["laptop"] == pytest.approx(5.0, rel=0.01)
@@ -261,7 +261,7 @@ def test_model_size_study(tmp_cache):
 
 @settings(max_examples=12, deadline=None)
 @given(
-    device=st.sampled_from(sorted(ex.DEVICE_CLASSES)),
+    device=st.sampled_from(sorted(DEVICE_CLASSES)),
     latency=st.floats(0.05, 5.0),
     energy=st.floats(1e-3, 0.5),
     distance=st.floats(30.0, 1500.0),
@@ -273,10 +273,10 @@ def test_interior_splits_are_dominated_with_a_fast_server(device, latency, energ
     from coinfer.optimize import solve
     from coinfer.system import EdgeServer
 
-    dev = ex.DEVICE_CLASSES[device]
+    dev = DEVICE_CLASSES[device]
     sc = Scenario.default(model, seq_len=64, budget=Budget(latency=latency, energy=energy), device=dev,
                           server=EdgeServer(flops=dev.f_max * dev.flops_per_cycle * 1.5))
-    sol = solve(sc.with_gain(float(path_gain(distance))))
+    sol = solve(sc.replace(gain=float(path_gain(distance))))
     r = np.where(sol.split_feasible, sol.split_rho, 2.0)[:-1]  # splits 1..L-1
     assert np.all(np.diff(r) >= -1e-9)
     if sol.feasible:
@@ -311,7 +311,7 @@ def test_pruning_loss_on_a_tiny_random_causal_lm():
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from coinfer.coinference import full_forward, logits_perplexity
+    from coinfer.real.split_execution import full_forward, logits_perplexity
 
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

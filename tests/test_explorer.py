@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coinfer.explorer import (
+from coinfer.app.explorer import (
     EXPLORER_DEFAULTS,
     EXPLORER_RANGES,
     breakdown_figure,

@@ -15,7 +15,7 @@ from coinfer.mlp import (
     output_distortion_bound,
     train_mlp_digits,
 )
-from coinfer.pruning import prune
+from coinfer.real.pruning import prune
 
 
 def _inputs(n, d, seed):

@@ -1,4 +1,4 @@
-"""coinfer.models: the offline real models load from their packages, with clear errors otherwise."""
+"""coinfer.real.models: the offline real models load from their packages, with clear errors otherwise."""
 
 import importlib.util
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from coinfer import models
+from coinfer.real import models
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from coinfer.optimize import (
     uplink_energy,
     uplink_power,
 )
-from coinfer.reference_solvers import random_scenario
+from coinfer.optimize.references import random_scenario
 from coinfer.system import Budget, ModelProfile, Scenario, Uplink, evaluate
 
 SEEDS = st.integers(min_value=0, max_value=10**6)
@@ -42,7 +42,7 @@ def test_contract_fields_and_types():
         assert hasattr(sol, name)
     assert sol.feasible and sol.reason == ""
     assert isinstance(sol.split, int) and isinstance(sol.feasible, bool)
-    assert sol.objective == pytest.approx(float(sc.bound(sol.rho)))
+    assert sol.objective == pytest.approx(float(sc.objective(sol.rho)))
     assert sol.latency == pytest.approx(sol.t_device + sol.t_uplink + sol.t_server)
     assert sol.energy == pytest.approx(sol.e_device + sol.e_uplink)
     assert sol.splits.tolist() == list(range(sc.min_split, sc.profile.n_blocks + 1))
@@ -180,7 +180,7 @@ def test_batch_matches_single_solves():
     assert isinstance(bat, BatchSolution) and len(bat) == 40
     assert bat.split_rho.shape == (40, sc.profile.n_blocks - sc.min_split + 1)
     for i in range(0, 40, 7):
-        one = solve(sc.with_gain(float(gains[i])))
+        one = solve(sc.replace(gain=float(gains[i])))
         assert bat.feasible[i] == one.feasible
         if one.feasible:
             assert bat.split[i] == one.split
@@ -239,7 +239,7 @@ def test_batch_matches_single_on_random_instances(seed, log_scales):
     gains = sc.uplink.gain * 10.0 ** np.array(log_scales)
     bat = solve_batch(sc, gains)
     for i, g in enumerate(gains):
-        one = solve(sc.with_gain(float(g)))
+        one = solve(sc.replace(gain=float(g)))
         assert bat.feasible[i] == one.feasible
         if one.feasible:
             assert bat.split[i] == one.split and bat.rho[i] == pytest.approx(one.rho, abs=1e-12)

@@ -127,7 +127,7 @@ def test_profile_differences_detects_a_difference():
 def test_builtin_configs_match_the_offline_real_models():
     from transformers import AutoConfig
 
-    from coinfer.models import MODELS, model_folder
+    from coinfer.real.models import MODELS, model_folder
 
     checked = 0
     for key, builtin in (("minilm", "minilm-l6"), ("smollm2", "smollm2-135m")):

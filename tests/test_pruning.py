@@ -1,4 +1,4 @@
-"""Tests of coinfer.pruning: exact counts, untouched input, determinism, which weights are prunable."""
+"""Tests of coinfer.real.pruning: exact counts, untouched input, determinism, which weights are prunable."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer.pruning import prunable_weights, prune, pruned_models, pruning_masks
+from coinfer.real.pruning import prunable_weights, prune, pruned_models, pruning_masks
 
 
 class TiedLM(torch.nn.Module):
@@ -189,7 +189,7 @@ def test_bad_arguments(kwargs, match):
 
 
 def test_real_minilm_exact_ratio():
-    from coinfer.models import load_model
+    from coinfer.real.models import load_model
 
     m = load_model("minilm")
     before = m.encoder.layer[0].attention.self.query.weight.detach().clone()
@@ -202,7 +202,7 @@ def test_real_minilm_exact_ratio():
 
 
 def test_real_smollm2_tied_head_counted_once():
-    from coinfer.models import load_model
+    from coinfer.real.models import load_model
 
     m = load_model("smollm2")
     w = prunable_weights(m, include_embeddings=True)

@@ -1,4 +1,4 @@
-"""Tests of the rate-distortion closed forms, the pruning distortions and DistortionBound."""
+"""Tests of the rate-distortion closed forms, the pruning distortions and SurrogateObjective."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer import ratedistortion as rd
+from coinfer import theory as rd
 
 LAMS = st.floats(min_value=0.2, max_value=50.0)
 RHOS = st.floats(min_value=0.01, max_value=0.98)
@@ -176,24 +176,24 @@ def test_random_pruning_is_above_every_bound():
     assert np.all(rd.distortion_lower_bound(rho[1:], 1.0, 16) <= rd.random_pruning_abs(rho[1:], 1.0))
 
 
-# --- DistortionBound ----------------------------------------------------------------------------
+# --- SurrogateObjective ----------------------------------------------------------------------------
 
 
 def test_distortion_bound_default_contract():
-    b = rd.DistortionBound()
+    b = rd.SurrogateObjective()
     rho = np.linspace(0, 0.99, 500)
     v = b(rho)
     assert v.shape == rho.shape
     assert np.all(np.diff(v) > 0)
     assert b(0.3) == pytest.approx(rd.pruning_floor_abs(0.3, 1.0))
-    g = rd.DistortionBound(lam=4.0, gamma=2.5)
+    g = rd.SurrogateObjective(lam=4.0, gamma=2.5)
     assert g(0.7) == pytest.approx(2.5 * rd.pruning_floor_abs(0.7, 4.0))
 
 
 @pytest.mark.parametrize("kind", ["floor", "rate", "combined"])
 @pytest.mark.parametrize("measure", ["abs", "squared"])
 def test_distortion_bound_kinds_non_decreasing(kind, measure):
-    b = rd.DistortionBound(lam=2.0, gamma=3.0, kind=kind, bits=8.0, measure=measure)
+    b = rd.SurrogateObjective(lam=2.0, gamma=3.0, kind=kind, bits=8.0, measure=measure)
     v = b(np.linspace(0, 0.99, 1000))
     assert np.all(np.diff(v) >= -1e-15)
     assert v[-1] > v[0]
@@ -212,9 +212,9 @@ def test_distortion_bound_kinds_non_decreasing(kind, measure):
         (lambda: rd.laplace_distortion_abs(-1.0, 1.0), "R entries must be in"),
         (lambda: rd.pruned_model_rate(0.5, 0.0), "bits must be in"),
         (lambda: rd.distortion_lower_bound(0.5, 1.0, 16, "l2"), "measure must be one of"),
-        (lambda: rd.DistortionBound(lam=0.0), "lam must be in"),
-        (lambda: rd.DistortionBound(kind="sqrt"), "kind must be one of"),
-        (lambda: rd.DistortionBound()(1.2), "rho entries must be in"),
+        (lambda: rd.SurrogateObjective(lam=0.0), "lam must be in"),
+        (lambda: rd.SurrogateObjective(kind="sqrt"), "kind must be one of"),
+        (lambda: rd.SurrogateObjective()(1.2), "rho entries must be in"),
         (lambda: rd.pruning_distortion([], 0.5), "w must not be empty"),
         (lambda: rd.pruning_distortion([1.0, 2.0], 1.0), "rho entries must be in"),
         (lambda: rd.pruning_distortion([1.0, 2.0], 0.5, method="l1"), "method must be"),

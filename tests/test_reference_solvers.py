@@ -1,4 +1,4 @@
-"""Tests of coinfer.reference_solvers: each reference agrees with (or is no better than) the solver."""
+"""Tests of coinfer.optimize.references: each reference agrees with (or is no better than) the solver."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from coinfer.optimize import least_energy, solve
-from coinfer.reference_solvers import (
+from coinfer.optimize.references import (
     REFERENCES,
     compare_solvers,
     cvxpy_least_energy,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from coinfer import sparsity as sp
+from coinfer.real import kernels as sp
 from coinfer.profile import builtin_config, builtin_profile
 
 

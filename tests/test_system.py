@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer.defaults import default
-from coinfer.ratedistortion import DistortionBound
+from coinfer.system.defaults import default
+from coinfer.theory import SurrogateObjective
 from coinfer.system import (
     Breakdown,
     Budget,
@@ -271,17 +271,17 @@ def test_default_scenario_uses_the_table():
     assert sc.server.flops == default("EdgeServer.flops")
     assert sc.budget == Budget(default("Budget.latency"), default("Budget.energy"))
     assert sc.rho_max == default("Scenario.rho_max") and sc.min_split == default("Scenario.min_split")
-    assert isinstance(sc.bound, DistortionBound)
+    assert isinstance(sc.bound, SurrogateObjective)
 
 
 def test_default_overrides_replace_and_with_gain():
     sc = Scenario.default(model="gpt2", seq_len=64, min_split=0, budget=Budget(1.0, 1.0))
     assert sc.profile.n_blocks == 12 and sc.profile.seq_len == 64 and sc.min_split == 0
     assert sc.budget.latency == 1.0
-    g = sc.with_gain(1e-9)
+    g = sc.replace(gain=1e-9)
     assert g.uplink.gain == 1e-9 and g.uplink.bandwidth == sc.uplink.bandwidth
     with pytest.raises(ValueError, match="gain must be in"):
-        sc.with_gain(-1.0)
+        sc.replace(gain=-1.0)
 
 
 def test_channel_helpers():
@@ -364,7 +364,7 @@ def test_evaluate_with_per_point_gains_matches_one_scenario_per_gain():
     splits, rho, power = np.array([1, 5, sc.profile.n_blocks]), 0.3, np.array([0.05, 0.0, 0.1])
     bd = evaluate(sc, splits, rho, power, sc.device.f_max, gain=gains)
     for i, g in enumerate(gains):
-        ref = evaluate(sc.with_gain(g), splits[i], rho, power[i], sc.device.f_max)
+        ref = evaluate(sc.replace(gain=g), splits[i], rho, power[i], sc.device.f_max)
         for name in ("latency", "energy", "t_uplink", "e_uplink", "feasible"):
             assert getattr(bd, name)[i] == getattr(ref, name), name
     assert np.isinf(bd.t_uplink[1])  # zero power at a split that sends: never delivered

@@ -16,6 +16,8 @@ __all__ = [
     "check_real",
     "check_int",
     "check_array",
+    "check_reals",
+    "check_splits",
 ]
 
 
@@ -119,3 +121,34 @@ def check_array(
             raise ValueError(f"{name} entries must be in {interval}; got {bad:g}")
     arr.setflags(write=False)
     return arr
+
+
+def check_splits(split, L: int) -> np.ndarray:
+    """``split`` as an int array after checking every entry is an integer in ``[0, L]``."""
+    s = np.asarray(split)
+    numeric = np.issubdtype(s.dtype, np.integer) or np.issubdtype(s.dtype, np.floating)
+    if s.dtype == bool or not numeric:
+        raise TypeError(f"split must be integers in [0, {L}]; got {split!r}")
+    if s.size and np.issubdtype(s.dtype, np.floating):
+        if not np.all(np.isfinite(s)) or not np.all(s == np.round(s)):
+            raise ValueError(f"split must be integers in [0, {L}]; got {split!r}")
+    s = s.astype(int)
+    if s.size and (s.min() < 0 or s.max() > L):
+        raise ValueError(f"split must be integers in [0, {L}]; got {split!r}")
+    return s
+
+
+def check_reals(name: str, value, lo: float, hi: float, hi_open: bool, unit: str) -> np.ndarray:
+    """``value`` as a float array (any shape, broadcastable) after checking every entry is finite and
+    in ``[lo, hi]`` (``[lo, hi)`` with ``hi_open``); the message names ``name`` and the interval."""
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be real numbers; got {value!r}") from exc
+    right = ")" if hi_open else "]"
+    interval = f"[{lo:g}, {'inf' if math.isinf(hi) else f'{hi:g}'}{right} {unit}".rstrip()
+    if a.size:
+        over = a >= hi if hi_open else a > hi
+        if np.any(~np.isfinite(a)) or np.any(a < lo) or np.any(over):
+            raise ValueError(f"{name} must be in {interval}; got {value!r}")
+    return a

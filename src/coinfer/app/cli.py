@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .scenario_io import (
+from .. import __version__
+from ..system.io import (
     ScenarioError,
     profile_to_mapping,
     read_mapping,
@@ -72,35 +72,41 @@ class _Parser(argparse.ArgumentParser):
 def profile_for(model: str, seq_len: int, b_tok: int = 32, b_act: int = 16):
     """The :class:`~coinfer.system.ModelProfile` of a built-in model name or a config file/folder.
 
-    ``model`` is one of :data:`coinfer.profile.BUILTIN_MODELS`, a transformers ``config.json``, or a
+    ``model`` is one of :data:`coinfer.system.BUILTIN_MODELS`, a transformers ``config.json``, or a
     folder containing ``config.json``; no weights are read.
     """
-    from .profile import BUILTIN_MODELS, builtin_config, profile_from_config
+    from ..system import ARCHITECTURES, BUILTIN_MODELS, profile_from_architecture
 
     if model in BUILTIN_MODELS:
-        config, name = builtin_config(model), model
-    else:
-        path = Path(model)
-        if path.is_dir():
-            path = path / "config.json"
-        if not path.is_file():
-            raise ScenarioError(
-                f"model must be one of {', '.join(BUILTIN_MODELS)} or a config.json file or folder; "
-                f"got {model!r}"
-            )
-        data = read_mapping(path) if path.suffix.lower() == ".json" else None
-        if data is None:
-            raise ScenarioError(f"model config must be a .json file; got {str(path)!r}")
-        from transformers import AutoConfig
-
-        model_type = data.get("model_type")
-        if not isinstance(model_type, str):
-            raise ScenarioError(f"model_type is missing from {str(path)!r}")
         try:
-            config = AutoConfig.for_model(**data)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ScenarioError(f"model_type {model_type!r} in {str(path)!r}: {exc}") from exc
-        name = data.get("_name_or_path") or path.parent.name or model_type
+            return profile_from_architecture(
+                ARCHITECTURES[model], seq_len, b_tok=b_tok, b_act=b_act, name=model
+            )
+        except (ValueError, TypeError) as exc:
+            raise ScenarioError(str(exc)) from exc
+    from ..real.profiles import profile_from_config
+
+    path = Path(model)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ScenarioError(
+            f"model must be one of {', '.join(BUILTIN_MODELS)} or a config.json file or folder; "
+            f"got {model!r}"
+        )
+    data = read_mapping(path) if path.suffix.lower() == ".json" else None
+    if data is None:
+        raise ScenarioError(f"model config must be a .json file; got {str(path)!r}")
+    from transformers import AutoConfig
+
+    model_type = data.get("model_type")
+    if not isinstance(model_type, str):
+        raise ScenarioError(f"model_type is missing from {str(path)!r}")
+    try:
+        config = AutoConfig.for_model(**data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ScenarioError(f"model_type {model_type!r} in {str(path)!r}: {exc}") from exc
+    name = data.get("_name_or_path") or path.parent.name or model_type
     try:
         return profile_from_config(config, seq_len, b_tok=b_tok, b_act=b_act, name=name)
     except (ValueError, TypeError) as exc:
@@ -144,7 +150,7 @@ def parse_values(text: str) -> np.ndarray:
 
 
 def _solve(scenario, split):
-    from .optimize import solve
+    from ..optimize import solve
 
     return solve(scenario, split=split)
 
@@ -165,7 +171,7 @@ def _row(solution) -> dict:
 
 
 def _baseline_row(name: str, scenario) -> dict:
-    from .baselines import run_method
+    from ..optimize.baselines import run_method
 
     res = run_method(name, scenario)
     first = {f: np.asarray(getattr(res, f)).ravel()[0] for f in
@@ -186,7 +192,7 @@ def _baseline_row(name: str, scenario) -> dict:
 
 def parse_methods(text: str) -> list[str]:
     """Method names from ``"proposed,on-device,..."`` (see :func:`coinfer.baselines.run_method`)."""
-    from .baselines import BASELINES
+    from ..optimize.baselines import BASELINES
 
     names = [m.strip() for m in text.split(",") if m.strip()]
     for name in names:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .validation import check_int, check_real
+from ..validation import check_int, check_real
 
 __all__ = ["PruneResult", "prunable_weights", "pruning_masks", "prune", "pruned_models"]
 

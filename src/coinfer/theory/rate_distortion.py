@@ -1,4 +1,4 @@
-"""Rate-distortion theory for pruned weights (DESIGN.md section 3, T2 and T3).
+"""Rate-distortion theory for pruned weights .
 
 Weights are modelled as i.i.d. Laplace with rate ``lam`` (density ``(lam/2) exp(-lam |w|)``, mean
 absolute value ``1/lam``, variance ``2/lam^2``), so magnitudes are Exp(``lam``). Distortion is per
@@ -18,7 +18,7 @@ Closed forms (all vectorised over their first argument; proofs in the book chapt
   and the distortion of random pruning, in both measures.
 * The rate of a pruned model, ``h2(rho) + (1 - rho) b``, and the bounds that follow.
 
-:class:`DistortionBound` is the optimiser's objective ``Dbar(rho) = Gamma * D_lb(rho)``. The
+:class:`coinfer.theory.objective.SurrogateObjective` builds the optimiser's objective on these floors. The
 Blahut-Arimoto solver lives in :mod:`coinfer.blahut_arimoto` and the weight fits in
 :mod:`coinfer.weightstats`; their public names are re-exported here.
 """
@@ -26,30 +26,9 @@ Blahut-Arimoto solver lives in :mod:`coinfer.blahut_arimoto` and the weight fits
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from .blahut_arimoto import (
-    BlahutArimotoPoint,
-    absolute_error_matrix,
-    blahut_arimoto,
-    exponential_grid_source,
-    laplace_grid_source,
-    rate_distortion_curve,
-    squared_error_matrix,
-)
-from .validation import check_array, check_real
-from .weightstats import (
-    WeightFit,
-    WeightSample,
-    block_distinct_counts,
-    fit_table,
-    fit_weights,
-    model_weight_sample,
-    pooled_sample,
-    pruning_distortion,
-)
+from ..validation import check_array, check_real
 
 __all__ = [
     # closed forms
@@ -71,24 +50,6 @@ __all__ = [
     "pruned_model_rate",
     "rate_distortion_bound",
     "distortion_lower_bound",
-    "DistortionBound",
-    # re-exported from coinfer.blahut_arimoto
-    "BlahutArimotoPoint",
-    "blahut_arimoto",
-    "rate_distortion_curve",
-    "laplace_grid_source",
-    "exponential_grid_source",
-    "absolute_error_matrix",
-    "squared_error_matrix",
-    # re-exported from coinfer.weightstats
-    "WeightFit",
-    "WeightSample",
-    "fit_weights",
-    "fit_table",
-    "pooled_sample",
-    "model_weight_sample",
-    "block_distinct_counts",
-    "pruning_distortion",
 ]
 
 _MEASURES = ("abs", "squared")
@@ -292,49 +253,3 @@ def distortion_lower_bound(rho, lam: float = 1.0, bits: float = 16.0, measure: s
     floor = pruning_floor_abs if _measure(measure) == "abs" else pruning_floor_squared
     out = np.maximum(floor(_rho(rho), lam), rate_distortion_bound(_rho(rho), lam, bits, measure))
     return _shape_back(out, rho)
-
-
-_KINDS = ("floor", "rate", "combined")
-
-
-@dataclass(frozen=True)
-class DistortionBound:
-    """The optimiser's objective ``Dbar(rho) = gamma * D_lb(rho)``, increasing in ``rho``.
-
-    Attributes:
-        lam: Laplacian rate ``lambda`` of the weights (1/weight unit); ``1/lam`` is the mean
-            absolute weight.
-        gamma: the output-to-parameter constant ``Gamma`` (output units per weight unit, or per
-            weight unit squared for ``measure="squared"``).
-        kind: which lower bound ``D_lb`` is used: ``"floor"`` (default, the pruning floor: least
-            distortion of any pruning at ratio ``rho``, achieved by magnitude pruning; strictly
-            increasing and convex, ``D_lb(0) = 0``), ``"rate"`` (:func:`rate_distortion_bound`, only
-            non-decreasing) or ``"combined"`` (:func:`distortion_lower_bound`).
-        bits: bits per kept weight ``b`` for ``"rate"`` and ``"combined"``.
-        measure: ``"abs"`` (absolute error, default) or ``"squared"``.
-    """
-
-    lam: float = 1.0
-    gamma: float = 1.0
-    kind: str = "floor"
-    bits: float = 16.0
-    measure: str = "abs"
-
-    def __post_init__(self):
-        check_real("lam", self.lam, 0.0, lo_open=True, unit="1/weight unit")
-        check_real("gamma", self.gamma, 0.0, lo_open=True)
-        check_real("bits", self.bits, 0.0, lo_open=True, unit="bits per kept weight")
-        if self.kind not in _KINDS:
-            raise ValueError(f"kind must be one of {_KINDS}; got {self.kind!r}")
-        _measure(self.measure)
-
-    def __call__(self, rho):
-        """``Dbar(rho)``, vectorised over ``rho`` in ``[0, 1)``."""
-        if self.kind == "floor":
-            floor = pruning_floor_abs if self.measure == "abs" else pruning_floor_squared
-            d = floor(rho, self.lam)
-        elif self.kind == "rate":
-            d = rate_distortion_bound(rho, self.lam, self.bits, self.measure)
-        else:
-            d = distortion_lower_bound(rho, self.lam, self.bits, self.measure)
-        return self.gamma * d

@@ -1,6 +1,6 @@
 """Parameter distortion and output distortion of a modified (pruned) model, and the sweep on real models.
 
-Measures (DESIGN.md section 3, T1), absolute error first and squared error second:
+Measures, absolute error first and squared error second:
 
 * parameter distortion over the prunable weights ``w`` (:func:`coinfer.pruning.prunable_weights`):
   ``sum |w - w_hat|`` and ``sum (w - w_hat)^2``, per weight (divided by ``N``) or normalised by the
@@ -17,19 +17,16 @@ The first-order (Taylor) estimate used by the authors' follow-up for transformer
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .cache import cache_dir
+from ..cache import cached
+from .models import model_spec
 from .pruning import prunable_weights, pruned_models
-from .validation import check_int, check_real
+from ..validation import check_int, check_real
 
 __all__ = [
     "ParameterDistortion",
@@ -42,9 +39,7 @@ __all__ = [
     "model_output",
     "output_distortion",
     "first_order_estimate",
-    "encode_passages",
     "distortion_sweep",
-    "cache_dir",
     "reliable_ratios",
 ]
 
@@ -355,16 +350,6 @@ def first_order_estimate(
     return FirstOrderEstimate(*(np.ascontiguousarray(a[:, i]) for i in range(5)))
 
 
-def encode_passages(key: str, passages: list[str], max_tokens: int) -> dict:
-    """Tokenise ``passages`` for real model ``key``: at most ``max_tokens`` tokens each, padded."""
-    from .models import load_tokenizer
-
-    max_tokens = check_int("max_tokens", max_tokens, 2)
-    tok = load_tokenizer(key)
-    enc = tok(list(passages), return_tensors="pt", padding=True, truncation=True, max_length=max_tokens)
-    return {k: enc[k] for k in ("input_ids", "attention_mask")}
-
-
 @dataclass(frozen=True)
 class DistortionSweep:
     """Output versus parameter distortion of a real model across pruning methods and ratios.
@@ -403,19 +388,6 @@ class DistortionSweep:
         return np.quantile(ratio, q, axis=2)
 
 
-# the modules whose code decides a sweep's numbers: any edit to them invalidates cached sweeps
-_SWEEP_MODULES = ("pruning.py", "distortion.py", "corpus.py", "models.py")
-
-
-def _source_digest(modules: tuple[str, ...] = _SWEEP_MODULES) -> str:
-    """A sha256 hex digest of the source files ``modules`` of this package (names and contents)."""
-    h = hashlib.sha256()
-    for name in modules:
-        h.update(name.encode())
-        h.update((Path(__file__).parent / name).read_bytes())
-    return h.hexdigest()
-
-
 def distortion_sweep(
     key: str,
     ratios,
@@ -431,37 +403,36 @@ def distortion_sweep(
 ) -> DistortionSweep:
     """Prune real model ``key`` at each ratio and method; measure parameter and output distortion.
 
-    Inputs are ``n_inputs`` passages of :func:`coinfer.corpus.english_passages` (``seed``), cut to
-    ``max_tokens`` tokens. Global unstructured pruning of the prunable weights (BERT's unused pooler
-    excluded); random pruning uses ``seed``. The first ``n_grad`` inputs also get the first-order
-    estimate (``n_grad=0`` skips it). With ``cache``, the result is stored under :func:`cache_dir`
-    keyed by every argument and by the source code of ``pruning``, ``distortion``, ``corpus`` and
-    ``models`` (so an edit to the measuring code never reads a stale result), and a later call with
-    the same arguments and code loads it. With ``block=s``
+    Inputs are ``n_inputs`` passages of :func:`coinfer.real.corpus.english_passages` (``seed``), cut
+    to ``max_tokens`` tokens. Global unstructured pruning of the prunable weights (the model's own
+    exclusions, :attr:`coinfer.real.models.ModelSpec.prune_exclude`); random pruning uses ``seed``.
+    The first ``n_grad`` inputs also get the first-order estimate (``n_grad=0`` skips it). With
+    ``cache``, the result goes through the one disk cache (:func:`coinfer.cache.cached`), keyed by
+    every argument, the installed weights and the code it runs. With ``block=s``
     (``1 <= s <= L``) the output is the feature after block ``s`` and the parameter distortion is
     that of the weights in blocks ``1..s``.
     """
-    from .corpus import english_passages
-    from .models import load_model
-
     ratios = np.array([check_real("ratio", r, 0.0, 1.0) for r in np.atleast_1d(ratios)], float)
     n_inputs = check_int("n_inputs", n_inputs, 1)
     n_grad = check_int("n_grad", n_grad, 0, n_inputs)
-    args = dict(key=key, ratios=ratios.tolist(), methods=list(methods), n_inputs=n_inputs,
-                max_tokens=max_tokens, n_grad=n_grad, block=block, seed=seed, source=_source_digest())
-    digest = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "output_distortion" / f"{key}-{digest}.npz"
-    if cache and path.exists():
-        data = np.load(path, allow_pickle=False)
-        meta = json.loads(str(data["meta"]))
-        meta["methods"] = tuple(meta["methods"])
-        arrays = {k: data[k] for k in data.files if k != "meta"}
-        return DistortionSweep(**meta, **arrays)
+    seed = check_int("seed", seed, 0)
+
+    def compute() -> DistortionSweep:
+        return _measure_sweep(key, ratios, tuple(methods), n_inputs, max_tokens, n_grad, block, seed, chunk)
+
+    params = dict(model=model_spec(key).fingerprint(), ratios=ratios, methods=tuple(methods),
+                  n_inputs=n_inputs, max_tokens=max_tokens, n_grad=n_grad, block=block, seed=seed)
+    return cached("output-distortion", params, compute, use_cache=cache)
+
+
+def _measure_sweep(key, ratios, methods, n_inputs, max_tokens, n_grad, block, seed, chunk):
+    from .corpus import english_passages, tokenise
+    from .models import load_model
 
     start = time.perf_counter()
     model = load_model(key)
-    exclude = ("pooler",)  # the sentence-embedding model never uses BERT's pooler
-    batch = encode_passages(key, english_passages(n_inputs, seed=seed), max_tokens)
+    exclude = model_spec(key).prune_exclude
+    batch = tokenise(key, english_passages(n_inputs, seed=seed), max_tokens)
     grad_batch = {k: v[:n_grad] for k, v in batch.items()}
     shape = (len(methods), len(ratios))
     param_abs, param_sq = np.zeros(shape), np.zeros(shape)
@@ -482,22 +453,13 @@ def distortion_sweep(
                 ref = od.abs_ref[:n_grad]  # normalise like the measurement
                 for k in fo:
                     fo[k][i, j] = getattr(est, k) / ref
-    result = DistortionSweep(
+    return DistortionSweep(
         model=key, methods=tuple(methods), ratios=ratios, n_inputs=n_inputs, max_tokens=max_tokens,
         n_tokens=int(batch["attention_mask"].sum()), block=block, seed=seed,
         param_abs=param_abs, param_sq=param_sq, out_abs=out_abs, out_sq=out_sq,
         fo_measured=fo["measured"], fo_linear=fo["linear"], fo_bound=fo["bound"],
         fo_weighted=fo["weighted"], seconds=time.perf_counter() - start,
     )
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        d = asdict(result)
-        meta = {k: d.pop(k) for k in ("model", "methods", "n_inputs", "max_tokens", "n_tokens",
-                                      "block", "seed", "seconds")}
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, meta=json.dumps(meta), **d)
-        os.replace(tmp, path)
-    return result
 
 
 def reliable_ratios(sweep: DistortionSweep, factor: float = 2.0, q: float = 1.0) -> np.ndarray:

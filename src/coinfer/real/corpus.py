@@ -18,9 +18,16 @@ import sys
 
 import numpy as np
 
-from .validation import check_int
+from ..validation import check_int
 
-__all__ = ["corpus_source", "prose_paragraphs", "english_passages", "english_text"]
+__all__ = [
+    "corpus_source",
+    "prose_paragraphs",
+    "english_passages",
+    "english_text",
+    "tokenise",
+    "token_windows",
+]
 
 _HEADING_RULE = re.compile(r"^[\*=\-~\^\"#+]{3,}\s*$")
 _NOTE_START = re.compile(
@@ -164,3 +171,32 @@ def english_text(n_chars: int, seed: int = 0) -> str:
             break
     text = "\n\n".join(parts)[:n_chars]
     return text
+
+
+def tokenise(key: str, texts: list[str], max_tokens: int) -> dict:
+    """``texts`` tokenised for real model ``key``: at most ``max_tokens`` tokens each, right-padded.
+
+    Returns ``{"input_ids", "attention_mask"}`` as torch tensors. The one tokenising path of the
+    package for padded batches (see also :func:`token_windows`).
+    """
+    from .models import load_tokenizer
+
+    max_tokens = check_int("max_tokens", max_tokens, 2)
+    tok = load_tokenizer(key)
+    enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True, max_length=max_tokens)
+    return {k: enc[k] for k in ("input_ids", "attention_mask")}
+
+
+def token_windows(key: str, text: str, n_seq: int, seq_len: int):
+    """``(n_seq, seq_len)`` token ids: ``text`` tokenised for real model ``key`` and cut into
+    consecutive windows of exactly ``seq_len`` tokens (no padding). Raises ``ValueError`` when the
+    text is too short."""
+    from .models import load_tokenizer
+
+    n_seq = check_int("n_seq", n_seq, 1)
+    seq_len = check_int("seq_len", seq_len, 2)
+    need = n_seq * seq_len
+    ids = load_tokenizer(key)(text, return_tensors="pt")["input_ids"]
+    if ids.shape[1] < need:
+        raise ValueError(f"n_seq * seq_len must be at most {ids.shape[1]} tokens; got {need}")
+    return ids[0, :need].reshape(n_seq, seq_len)

@@ -5,7 +5,7 @@ everything else keeps its default. Every key is checked: an unknown key, a wrong
 range raises :class:`ScenarioError`, whose message starts with the dotted name of the field, e.g.
 ``uplink.bandwidth must be in (0, inf) Hz; got -5.0``. The layout (all keys optional)::
 
-    model = "gpt2-large"        # a built-in model (coinfer.profile.BUILTIN_MODELS) ...
+    model = "gpt2-large"        # a built-in model (coinfer.system.BUILTIN_MODELS) ...
     # profile = "profile.json"  # ... or a profile file written by `coinfer profile` (not both)
     seq_len = 128               # tokens n per inference (built-in models only)
     rho_max = 0.95              # largest pruning ratio
@@ -29,7 +29,7 @@ range raises :class:`ScenarioError`, whose message starts with the dotted name o
     latency = 1.0               # s
     energy = 0.5                # J
 
-    [bound]
+    [objective]                 # the surrogate Dbar(rho) (older files may call it [bound])
     lam = 1.0                   # Laplacian rate lambda of the weights
     gamma = 1.0                 # output-to-parameter constant Gamma
 """
@@ -45,8 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from .ratedistortion import DistortionBound
-from .system import Budget, Device, EdgeServer, ModelProfile, Scenario, Uplink, dbm_to_watt, path_gain
+from ..theory.objective import SurrogateObjective
+from .channel import dbm_to_watt, path_gain
+from .profiles import BUILTIN_MODELS, ModelProfile, builtin_profile
+from .scenario import Budget, Device, EdgeServer, Scenario, Uplink
 
 __all__ = [
     "ScenarioError",
@@ -73,7 +75,7 @@ SECTIONS = {
     "uplink": (Uplink, ("distance", "noise_psd_dbm_hz")),
     "server": (EdgeServer, ()),
     "budget": (Budget, ()),
-    "bound": (DistortionBound, ()),
+    "objective": (SurrogateObjective, ()),
 }
 _TOP_KEYS = ("model", "profile", "seq_len", "rho_max", "min_split")
 
@@ -145,10 +147,9 @@ def scenario_from_mapping(data: dict, base_dir=None) -> Scenario:
     Missing keys keep their defaults. ``base_dir`` resolves a relative ``profile`` path.
     Raises :class:`ScenarioError` naming the offending field.
     """
-    from .profile import BUILTIN_MODELS, builtin_profile
-
     if not isinstance(data, dict):
         raise ScenarioError(f"a scenario must be a table/object; got {type(data).__name__}")
+    data = _rename_legacy(data)
     allowed = set(_TOP_KEYS) | set(SECTIONS)
     for key in data:
         if key not in allowed:
@@ -189,6 +190,15 @@ def scenario_from_mapping(data: dict, base_dir=None) -> Scenario:
         raise ScenarioError(str(exc)) from exc
 
 
+def _rename_legacy(data: dict) -> dict:
+    """``bound``, the older name of the ``objective`` section, renamed."""
+    if "bound" not in data:
+        return data
+    if "objective" in data:
+        raise ScenarioError("bound is the older name of objective: give one of them")
+    return {("objective" if k == "bound" else k): v for k, v in data.items()}
+
+
 def read_scenario(path) -> Scenario:
     """The scenario in a ``.toml`` or ``.json`` file (defaults for the rest)."""
     p = Path(path)
@@ -201,8 +211,10 @@ def set_field(data: dict, dotted: str, value) -> dict:
     Setting ``uplink.distance`` drops ``uplink.gain`` and vice versa (and likewise for the dBm
     spellings), so a sweep over one spelling overrides a file that uses the other.
     """
-    out = json.loads(json.dumps(data))  # deep copy of plain data
+    out = _rename_legacy(json.loads(json.dumps(data)))  # deep copy of plain data
     parts = dotted.split(".")
+    if parts[0] == "bound":
+        parts[0] = "objective"
     if len(parts) == 1:
         if parts[0] not in _TOP_KEYS:
             raise _unknown("", parts[0], set(_TOP_KEYS) | set(SECTIONS))

@@ -1,6 +1,6 @@
-"""The joint optimiser: split point, pruning ratio, transmit power and device clock (DESIGN.md section 4).
+"""The joint optimiser: split point, pruning ratio, transmit power and device clock.
 
-Problem, for a :class:`~coinfer.system.Scenario`: minimise the distortion bound ``Dbar(rho)`` over the
+Problem, for a :class:`~coinfer.system.Scenario`: minimise the surrogate objective ``Dbar(rho)`` over the
 split point ``s``, the pruning ratio ``rho``, the power ``p`` and the clock ``f`` subject to
 ``Td + Tu + Ts <= T_max``, ``Ed + Eu <= E_max`` and the box limits. ``Dbar`` increases in ``rho``, so the
 optimum is the smallest feasible ``rho`` (for each split), and for that ``rho`` the operating point that
@@ -19,187 +19,34 @@ gap to the optimum. Everything is vectorised over split points and channel gains
 
 Conventions: ``s = 0`` computes nothing on the device (the clock is irrelevant and reported as
 ``f_max``); ``s = L`` sends nothing (the power is reported as 0). ``2^(S/(B t))`` is never formed: the
-curve is parametrised by ``x <= ln(1 + p_max g / (N0 B))``, and :func:`uplink_energy` works in the log
-domain and returns ``+inf`` where the energy overflows.
+curve is parametrised by ``x <= ln(1 + p_max g / (N0 B))``, and
+:func:`coinfer.system.uplink_energy` works in the log domain and returns ``+inf`` where the energy
+overflows.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from .system import Scenario, evaluate
-from .validation import check_array, check_int, check_real
+from ..system import Scenario, uplink_time
+from ..validation import check_array, check_int, check_real
+from .result import Solution, assemble
 
 __all__ = [
-    "Solution",
-    "BatchSolution",
     "solve",
     "solve_batch",
     "least_energy",
-    "uplink_energy",
-    "uplink_power",
-    "split_range",
     "kkt_curve",
-    "infeasible_solution",
+    "split_range",
+    "select_split",
+    "solution_at",
 ]
 
 _LN2 = math.log(2.0)
 _TINY = 1e-300  # stands in for a zero slope so that u = (limit - offset) / slope is +-inf, not NaN
 _TIE_RHO = 1e-9  # split points whose rho* differ by less than this are tied (broken by energy)
-
-
-# --------------------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Solution:
-    """An operating point of one scenario, with its latency and energy breakdown.
-
-    Infeasible instances have ``feasible=False``, a ``reason`` naming the binding limit, ``split=-1``
-    when the split was free (else the fixed split) and NaN for ``rho``, ``power``, ``freq`` and every
-    derived number: an infeasible result never carries a point that could be mistaken for a solution.
-
-    Attributes:
-        split: split point ``s``.
-        rho: pruning ratio.
-        power: transmit power ``p`` in W.
-        freq: device clock ``f`` in Hz.
-        latency: ``Td + Tu + Ts`` in s.
-        energy: device energy ``Ed + Eu`` in J.
-        objective: ``Dbar(rho)``.
-        feasible: whether the point satisfies every constraint (checked with
-            :func:`coinfer.system.evaluate`, relative tolerance 1e-9).
-        reason: why the instance is infeasible; empty when feasible.
-        t_device, t_uplink, t_server: latency parts in s.
-        e_device, e_uplink: energy parts in J.
-        rho_gap: certified bound on ``rho - rho*`` (0 for a closed-form answer; NaN if not certified).
-        splits: the split points searched, ``(K,)``.
-        split_rho: ``rho*(s)`` for each searched split (NaN where infeasible), ``(K,)``.
-        split_energy: device energy in J of each split's optimal point (NaN where infeasible).
-        split_feasible: whether each split admits a feasible point.
-        method: which solver produced the point.
-        iterations: crossing-search iterations (each one vectorised pass over all splits).
-    """
-
-    split: int
-    rho: float
-    power: float
-    freq: float
-    latency: float
-    energy: float
-    objective: float
-    feasible: bool
-    reason: str
-    t_device: float = math.nan
-    t_uplink: float = math.nan
-    t_server: float = math.nan
-    e_device: float = math.nan
-    e_uplink: float = math.nan
-    rho_gap: float = math.nan
-    splits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    split_rho: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    split_energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    split_feasible: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    method: str = "coinfer"
-    iterations: int = 0
-
-
-@dataclass(frozen=True)
-class BatchSolution:
-    """:func:`solve_batch` results: the fields of :class:`Solution` as arrays over ``N`` gains.
-
-    Arrays of shape ``(N,)``: ``gain``, ``split`` (int, -1 where infeasible with a free split),
-    ``rho``, ``power`` (W), ``freq`` (Hz), ``latency`` (s), ``energy`` (J), ``objective``,
-    ``feasible`` (bool), ``t_device``, ``t_uplink``, ``t_server`` (s), ``e_device``, ``e_uplink`` (J),
-    ``rho_gap``; ``reason`` is a list of ``N`` strings. ``splits`` is ``(K,)`` and ``split_rho``,
-    ``split_energy``, ``split_feasible`` are ``(N, K)``.
-    """
-
-    gain: np.ndarray
-    split: np.ndarray
-    rho: np.ndarray
-    power: np.ndarray
-    freq: np.ndarray
-    latency: np.ndarray
-    energy: np.ndarray
-    objective: np.ndarray
-    feasible: np.ndarray
-    reason: list
-    t_device: np.ndarray
-    t_uplink: np.ndarray
-    t_server: np.ndarray
-    e_device: np.ndarray
-    e_uplink: np.ndarray
-    rho_gap: np.ndarray
-    splits: np.ndarray
-    split_rho: np.ndarray
-    split_energy: np.ndarray
-    split_feasible: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.gain.shape[0])
-
-    def __getitem__(self, i: int) -> Solution:
-        """The ``i``-th instance as a :class:`Solution`."""
-        return Solution(
-            split=int(self.split[i]),
-            rho=float(self.rho[i]),
-            power=float(self.power[i]),
-            freq=float(self.freq[i]),
-            latency=float(self.latency[i]),
-            energy=float(self.energy[i]),
-            objective=float(self.objective[i]),
-            feasible=bool(self.feasible[i]),
-            reason=self.reason[i],
-            t_device=float(self.t_device[i]),
-            t_uplink=float(self.t_uplink[i]),
-            t_server=float(self.t_server[i]),
-            e_device=float(self.e_device[i]),
-            e_uplink=float(self.e_uplink[i]),
-            rho_gap=float(self.rho_gap[i]),
-            splits=self.splits,
-            split_rho=self.split_rho[i],
-            split_energy=self.split_energy[i],
-            split_feasible=self.split_feasible[i],
-        )
-
-
-# --------------------------------------------------------------------------------------------------
-# Uplink helpers (overflow-safe)
-# --------------------------------------------------------------------------------------------------
-
-
-def uplink_power(t_uplink, bits, uplink):
-    """Power in W that sends ``bits`` in ``t_uplink`` seconds: ``(N0 B / g)(2^(S/(B t)) - 1)``.
-
-    Vectorised; computed as ``expm1(S ln2 / (B t))`` so that it is exact for small exponents and
-    ``+inf`` (never an overflow error) for large ones. ``bits = 0`` needs no power; ``t = 0`` with
-    ``bits > 0`` needs infinite power.
-    """
-    t = np.asarray(t_uplink, dtype=float)
-    s = np.asarray(bits, dtype=float)
-    c = uplink.noise_psd * uplink.bandwidth / uplink.gain
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        x = s * _LN2 / (uplink.bandwidth * t)
-        out = c * np.expm1(np.minimum(x, 1e4))  # exp(1e4) is already inf: cap avoids inf*0 cases
-    return np.where(s == 0, 0.0, np.where(t > 0, out, np.inf))
-
-
-def uplink_energy(t_uplink, bits, uplink):
-    """Uplink energy in J, ``Eu = t (N0 B / g)(2^(S/(B t)) - 1)``, of sending ``bits`` in ``t`` s.
-
-    Convex and decreasing in ``t``; overflow-safe (returns ``+inf`` instead of overflowing).
-    """
-    t = np.asarray(t_uplink, dtype=float)
-    p = uplink_power(t, bits, uplink)
-    with np.errstate(invalid="ignore", over="ignore"):
-        e = p * t
-    return np.where(np.asarray(bits, dtype=float) == 0, 0.0, np.where(np.isfinite(p), e, np.inf))
 
 
 def _phi(x):
@@ -493,47 +340,95 @@ def _per_split(scenario: Scenario, gains: np.ndarray, splits: np.ndarray, target
     return u, p, f, gap, u_fast, iterations
 
 
-def _core(scenario: Scenario, gains: np.ndarray, split):
-    """Vectorised solve over ``gains`` (N,) and the split range (K,)."""
-    splits = split_range(scenario, split)
-    u, p, f, gap, u_fast, iterations = _per_split(scenario, gains, splits)
-    u_min = 1.0 - scenario.rho_max
-    ok = u >= u_min
-    rho = np.where(ok, np.clip(1.0 - u, 0.0, scenario.rho_max), np.nan)
+def _at_full_speed(scenario: Scenario, gains: np.ndarray, splits: np.ndarray):
+    """Per-split largest ``u`` at ``p = p_max`` (splits that send bits) and ``f = f_max``, closed form.
+
+    At a fixed point ``(p, f)`` latency and energy are affine in ``u``, so the largest feasible ``u``
+    is ``min(u_T, u_E, 1)``. Returns ``(u, p, f, gap, u_T)`` over ``(N, K)``; the gap is 0.
+    """
     cols = _Columns(scenario, splits)
-    uu = 1.0 - np.nan_to_num(rho)
-    w = cols.wF * uu + cols.wA
-    t_u_e = np.where(cols.has_up, p * _uplink_time(scenario, gains, p, cols.sig), 0.0)
-    energy = np.where(ok, scenario.device.kappa * w * f * f + t_u_e, np.nan)
-    latency_limited = u_fast < u_min  # infeasible even at f_max, p_max and rho_max
-    # Best split: least rho*, ties (within _TIE_RHO) broken by the least device energy.
-    rho_key = np.where(ok, rho, np.inf)
-    best_rho = rho_key.min(axis=1, keepdims=True)
-    tied = ok & (rho_key <= best_rho + _TIE_RHO)
-    k = np.argmin(np.where(tied, energy, np.inf), axis=1)
+    dev, bud, up = scenario.device, scenario.budget, scenario.uplink
+    n = gains.shape[0]
+    c = (up.noise_psd * up.bandwidth / gains)[:, None]
+    x_max = np.log1p(dev.p_max / c)
+    t_u = np.where(cols.has_up, cols.sig / x_max, 0.0)
+    p = np.where(cols.has_up, dev.p_max, 0.0) + np.zeros((n, 1))
+    f = np.full((n, splits.shape[0]), dev.f_max)
+    kf2 = dev.kappa * dev.f_max**2
+    aT = cols.wF / dev.f_max + cols.sF
+    bT = cols.wA / dev.f_max + cols.sA + t_u
+    aE = kf2 * cols.wF
+    bE = kf2 * cols.wA + p * t_u
+
+    def largest(limit, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a > 0, (limit - b) / a, np.where(b <= limit, np.inf, -np.inf))
+
+    u_T = largest(bud.latency, aT, bT)
+    u = np.minimum(np.minimum(u_T, largest(bud.energy, aE, bE)), 1.0)
+    return u, p, f, np.zeros_like(u), u_T
+
+
+def select_split(rho: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    """The rule that picks a split from per-split answers ``(N, K)``: the least ``rho``, ties (within
+    ``1e-9`` in ``rho``) to the least device energy. Infeasible entries carry ``rho = nan``.
+
+    Returns the chosen column for each row (any column where no entry is feasible).
+    """
+    key = np.where(np.isnan(rho), np.inf, rho)
+    best = key.min(axis=1, keepdims=True)
+    tied = np.isfinite(key) & (key <= best + _TIE_RHO)
+    return np.argmin(np.where(tied, energy, np.inf), axis=1)
+
+
+def _core(scenario: Scenario, gains: np.ndarray, split, rho=None, max_resources=False):
+    """Vectorised solve over ``gains`` (N,) and the split range (K,).
+
+    ``rho`` fixes the pruning ratio (the least-energy point of each split, then the split of least
+    energy); ``max_resources`` fixes ``p = p_max`` and ``f = f_max`` (the least ``rho`` at that point).
+    """
+    splits = split_range(scenario, split)
+    if max_resources:
+        u, p, f, gap, u_fast = _at_full_speed(scenario, gains, splits)
+        iterations = 0
+    else:
+        target = None if rho is None else 1.0 - rho
+        u, p, f, gap, u_fast, iterations = _per_split(scenario, gains, splits, target)
+    if rho is None:
+        need = 1.0 - scenario.rho_max
+        ok = u >= need
+        r = np.where(ok, np.clip(1.0 - u, 0.0, scenario.rho_max), np.nan)
+    else:
+        need = 1.0 - rho
+        ok = u > -np.inf  # the latency limit can be met at this rho
+        r = np.where(ok, rho, np.nan)
+    cols = _Columns(scenario, splits)
+    w = cols.wF * (1.0 - np.nan_to_num(r)) + cols.wA
+    bits = scenario.profile.bits(splits)
+    t_u = uplink_time(bits, p, scenario.uplink, gains[:, None])
+    with np.errstate(invalid="ignore"):
+        e_up = np.where(bits > 0, p * t_u, 0.0)
+    energy = scenario.device.kappa * w * f * f + e_up
+    if rho is not None:
+        ok &= energy <= scenario.budget.energy * (1.0 + 1e-9)
+    energy = np.where(ok, energy, np.nan)
+    r = np.where(ok, r, np.nan)
+    k = select_split(r, energy)
     rows = np.arange(gains.shape[0])
     return dict(
         splits=splits,
         k=k,
         feasible=ok[rows, k],
-        rho=rho[rows, k],
+        rho=r[rows, k],
         power=p[rows, k],
         freq=f[rows, k],
         gap=gap[rows, k],
-        split_rho=rho,
+        split_rho=r,
         split_energy=energy,
         split_ok=ok,
-        latency_limited=latency_limited,
+        latency_limited=u_fast < need,
         iterations=iterations,
     )
-
-
-def _uplink_time(scenario, gains, p, sig):
-    """Uplink seconds ``sig / ln(1 + p g / (N0 B))`` (``sig = S ln2 / B``); inf at zero power."""
-    up = scenario.uplink
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.log1p(p * gains[:, None] / (up.noise_psd * up.bandwidth))
-        return np.where(sig > 0, sig / x, 0.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -541,199 +436,147 @@ def _uplink_time(scenario, gains, p, sig):
 # --------------------------------------------------------------------------------------------------
 
 
-def _reason(scenario: Scenario, split, latency_limited_row) -> str:
+def _reason(scenario: Scenario, split, latency_limited_row, rho=None, max_resources=False) -> str:
     T, E = scenario.budget.latency, scenario.budget.energy
     where = "every allowed split" if split is None else f"split {split}"
+    at = f"the fixed rho = {rho:.6g}" if rho is not None else f"rho_max = {scenario.rho_max:.6g}"
+    speed = "full clock f_max and full power p_max"
     if np.all(latency_limited_row):
-        return (
-            f"latency: T_max = {T:.6g} s is exceeded at {where} even at the largest pruning ratio "
-            f"rho_max = {scenario.rho_max:.6g}, full clock f_max and full power p_max"
-        )
-    return (
-        f"energy: the least device energy within T_max = {T:.6g} s exceeds E_max = {E:.6g} J at "
-        f"{where}, even at rho_max = {scenario.rho_max:.6g}"
-    )
+        return f"latency: T_max = {T:.6g} s is exceeded at {where} even at {at}, {speed}"
+    how = f"at {speed}" if max_resources else f"within T_max = {T:.6g} s"
+    return f"energy: the least device energy {how} exceeds E_max = {E:.6g} J at {where}, even at {at}"
 
 
-def solve_batch(scenario: Scenario, gains, split=None) -> BatchSolution:
+def solve_batch(
+    scenario: Scenario,
+    gains,
+    split: int | None = None,
+    *,
+    rho: float | None = None,
+    max_resources: bool = False,
+    method: str = "coinfer",
+) -> Solution:
     """Solve the joint problem for each channel gain in ``gains``, vectorised.
 
     Args:
-        scenario: the instance; its own ``uplink.gain`` is ignored.
+        scenario: the instance (finite latency budget); its own ``uplink.gain`` is ignored.
         gains: ``(N,)`` channel power gains ``g`` (linear, > 0).
         split: ``None`` to optimise over ``min_split..L``, or a fixed split point.
+        rho: ``None`` to optimise the pruning ratio, or a fixed ratio in ``[0, rho_max]`` (then the
+            point of least device energy is returned).
+        max_resources: fix ``p = p_max`` and ``f = f_max`` (only the split and ``rho`` chosen).
+        method: the label stored in the result.
 
     Returns:
-        A :class:`BatchSolution` (arrays over the gains). Every feasible point satisfies
+        A batched :class:`~coinfer.optimize.result.Solution` (arrays over the gains; ``result[i]``
+        is the ``i``-th single solution). Every feasible point satisfies
         :func:`coinfer.system.evaluate` with relative tolerance 1e-9.
     """
     _check_scenario(scenario)
     g = check_array("gains", gains, ndim=1, lo=0.0, lo_open=True)
-    r = _core(scenario, g, split)
-    n = g.shape[0]
+    if rho is not None:
+        rho = check_real("rho", rho, 0.0, scenario.rho_max)
+        if max_resources:
+            raise ValueError("rho and max_resources cannot both be fixed: give one")
+    r = _core(scenario, g, split, rho, max_resources)
     ok = r["feasible"]
-    s_idx = r["splits"][r["k"]]
-    split_out = np.where(ok, s_idx, -1 if split is None else int(r["splits"][0]))
-    rho = np.where(ok, r["rho"], np.nan)
-    power = np.where(ok, r["power"], np.nan)
-    freq = np.where(ok, r["freq"], np.nan)
-    nan = np.full(n, np.nan)
-    out = dict(t_device=nan.copy(), t_uplink=nan.copy(), t_server=nan.copy(), e_device=nan.copy())
-    out.update(e_uplink=nan.copy(), latency=nan.copy(), energy=nan.copy(), objective=nan.copy())
-    if np.any(ok):
-        sc = scenario
-        idx = np.flatnonzero(ok)
-        bd = evaluate(sc, s_idx[idx], rho[idx], power[idx], freq[idx], gain=g[idx])
-        for name in ("t_device", "t_uplink", "t_server", "e_device", "e_uplink", "latency", "energy"):
-            out[name][idx] = getattr(bd, name)
-        out["objective"][idx] = scenario.bound(rho[idx])
-        if not np.all(bd.feasible):  # a guard: the construction makes every returned point feasible
-            raise RuntimeError("internal error: the optimiser produced an infeasible point")
     reasons = [
-        "" if ok[i] else _reason(scenario, split, r["latency_limited"][i]) for i in range(n)
+        "" if ok[i] else _reason(scenario, split, r["latency_limited"][i], rho, max_resources)
+        for i in range(g.shape[0])
     ]
-    return BatchSolution(
-        gain=g,
-        split=split_out.astype(int),
-        rho=rho,
-        power=power,
-        freq=freq,
-        feasible=ok.copy(),
-        reason=reasons,
-        rho_gap=np.where(ok, r["gap"], np.nan),
+    sol = assemble(
+        scenario,
+        g,
+        r["splits"][r["k"]],
+        r["rho"],
+        r["power"],
+        r["freq"],
+        ok,
+        reasons,
+        method=method,
+        rho_gap=r["gap"] if rho is None else np.zeros(g.shape[0]),
+        fixed_split=None if split is None else int(r["splits"][0]),
         splits=r["splits"],
         split_rho=r["split_rho"],
         split_energy=r["split_energy"],
         split_feasible=r["split_ok"],
-        **out,
+        iterations=int(r["iterations"]),
     )
+    if np.any(ok & ~np.asarray(sol.feasible)):  # a guard: the construction makes every point feasible
+        bad = int(np.flatnonzero(ok & ~np.asarray(sol.feasible))[0])
+        raise RuntimeError(f"internal error: the optimiser produced an infeasible point: {sol[bad]}")
+    return sol
 
 
-def _solution_from_point(scenario, split, rho, power, freq, method, **extra) -> Solution:
-    """A :class:`Solution` at a given point, checked with :func:`evaluate` (rtol 1e-9)."""
-    bd = evaluate(scenario, split, rho, power, freq)
-    feasible = bool(bd.feasible)
-    reason = extra.pop("reason", "")
-    if not feasible and not reason:
-        parts = []
-        if not bool(bd.latency_ok):
-            parts.append(f"latency {float(bd.latency):.9g} s > T_max {scenario.budget.latency:.9g} s")
-        if not bool(bd.energy_ok):
-            parts.append(f"energy {float(bd.energy):.9g} J > E_max {scenario.budget.energy:.9g} J")
-        reason = "the returned point violates: " + ("; ".join(parts) or "a box limit")
-    return Solution(
-        split=int(split),
-        rho=float(rho),
-        power=float(power),
-        freq=float(freq),
-        latency=float(bd.latency),
-        energy=float(bd.energy),
-        objective=float(scenario.bound(rho)),
-        feasible=feasible,
-        reason=reason,
-        t_device=float(bd.t_device),
-        t_uplink=float(bd.t_uplink),
-        t_server=float(bd.t_server),
-        e_device=float(bd.e_device),
-        e_uplink=float(bd.e_uplink),
-        method=method,
-        **extra,
-    )
-
-
-def infeasible_solution(scenario, split, reason, method="coinfer", **extra) -> Solution:
-    """A :class:`Solution` flagged infeasible, with NaN for every number."""
-    nan = math.nan
-    return Solution(
-        split=-1 if split is None else int(split),
-        rho=nan,
-        power=nan,
-        freq=nan,
-        latency=nan,
-        energy=nan,
-        objective=nan,
-        feasible=False,
-        reason=reason,
-        method=method,
-        **extra,
-    )
-
-
-def solve(scenario: Scenario, split=None) -> Solution:
+def solve(
+    scenario: Scenario,
+    split: int | None = None,
+    *,
+    rho: float | None = None,
+    max_resources: bool = False,
+    method: str = "coinfer",
+) -> Solution:
     """The globally optimal operating point of ``scenario`` (split, pruning ratio, power, clock).
 
-    Optimal means: the smallest feasible ``rho`` (so the least ``Dbar(rho)``), and for that ``rho`` the
-    power and clock that spend the least device energy within the latency limit; ties between split
-    points at the same ``rho`` go to the least device energy. The returned ``rho`` is within
-    ``rho_gap`` (certified, typically below 1e-12) of the true minimum.
+    Optimal means: the smallest feasible ``rho`` (so the least surrogate objective ``Dbar(rho)``), and
+    for that ``rho`` the power and clock that spend the least device energy within the latency limit;
+    ties between split points at the same ``rho`` go to the least device energy. The returned ``rho``
+    is within ``rho_gap`` (certified, typically below 1e-12) of the true minimum.
 
     Args:
         scenario: the instance (finite latency budget).
         split: ``None`` to optimise over ``min_split..L``, or an integer split point to fix.
+        rho: ``None``, or a fixed pruning ratio (the least-energy point at that ratio).
+        max_resources: fix ``p = p_max`` and ``f = f_max``.
+        method: the label stored in the result.
 
     Returns:
-        A :class:`Solution`; ``feasible=False`` with a ``reason`` when no point meets the limits.
+        A :class:`~coinfer.optimize.result.Solution`; ``feasible=False`` with a ``reason`` when no
+        point meets the limits.
 
     Raises:
         TypeError, ValueError: invalid input (the message names the parameter).
     """
     _check_scenario(scenario)
-    g = np.array([scenario.uplink.gain])
-    r = _core(scenario, g, split)
-    extra = dict(
-        splits=r["splits"],
-        split_rho=r["split_rho"][0],
-        split_energy=r["split_energy"][0],
-        split_feasible=r["split_ok"][0],
-    )
-    if not r["feasible"][0]:
-        return infeasible_solution(
-            scenario, split, _reason(scenario, split, r["latency_limited"][0]), **extra
-        )
-    sol = _solution_from_point(
+    batch = solve_batch(
         scenario,
-        int(r["splits"][r["k"][0]]),
-        float(r["rho"][0]),
-        float(r["power"][0]),
-        float(r["freq"][0]),
-        "coinfer",
-        rho_gap=float(r["gap"][0]),
-        iterations=int(r["iterations"]),
-        **extra,
+        np.array([scenario.uplink.gain]),
+        split,
+        rho=rho,
+        max_resources=max_resources,
+        method=method,
     )
-    if not sol.feasible:  # a guard: the construction makes every returned point feasible
-        raise RuntimeError(f"internal error: the optimiser produced an infeasible point: {sol}")
-    return sol
+    return batch[0]
 
 
 def least_energy(scenario: Scenario, split: int, rho: float) -> Solution:
     """The least-energy operating point at a fixed split and pruning ratio (the inner problem).
 
     Minimises ``Ed + Eu`` over ``(p, f)`` in the box subject to ``Td + Tu + Ts <= T_max`` (a convex
-    problem in the time shares). The result is ``feasible`` only if that least energy is also within
-    ``E_max``; otherwise ``feasible=False`` and the point is still reported when the latency can be
-    met (the ``reason`` names the energy limit), with NaN when even the latency cannot be met.
+    problem in the time shares), with the same search as :func:`solve`. The result is ``feasible``
+    only if that least energy is also within ``E_max``; when it is not, the point is still reported
+    and the ``reason`` names the energy limit. NaN when even the latency cannot be met.
     """
     _check_scenario(scenario)
-    L = scenario.profile.n_blocks
-    s = check_int("split", split, scenario.min_split, L)
+    s = check_int("split", split, scenario.min_split, scenario.profile.n_blocks)
     r = check_real("rho", rho, 0.0, scenario.rho_max)
-    gain = np.array([scenario.uplink.gain])
-    u, p, f, _, u_fast, _ = _per_split(scenario, gain, np.array([s]), 1.0 - r)
-    if not u_fast[0, 0] >= 1.0 - r:
-        return infeasible_solution(
-            scenario,
-            s,
-            f"latency: T_max = {scenario.budget.latency:.6g} s is exceeded at split {s} and "
-            f"rho = {r:.6g} even at full clock f_max and full power p_max",
-        )
-    sol = _solution_from_point(scenario, s, r, float(p[0, 0]), float(f[0, 0]), "coinfer")
-    if not sol.feasible and not bool(sol.latency <= scenario.budget.latency * (1 + 1e-9)):
-        raise RuntimeError(f"internal error: the least-energy point violates the latency: {sol}")
-    if not sol.feasible:
-        reason = (
-            f"energy: the least device energy {sol.energy:.9g} J at split {s} and rho = {r:.6g} "
-            f"exceeds E_max = {scenario.budget.energy:.6g} J"
-        )
-        sol = Solution(**{**sol.__dict__, "reason": reason})
-    return sol
+    g = np.array([scenario.uplink.gain])
+    u, p, f, _, _, _ = _per_split(scenario, g, np.array([s]), 1.0 - r)
+    lat_ok = bool(u[0, 0] > -np.inf)
+    reason = "" if lat_ok else _reason(scenario, s, [True], r)
+    return assemble(
+        scenario, g, np.array([s]), np.array([r]), p[0], f[0], np.array([lat_ok]), [reason],
+        method="coinfer", rho_gap=np.zeros(1), fixed_split=s,
+    )[0]
+
+
+def solution_at(
+    scenario: Scenario, split: int, rho: float, power: float, freq: float, method: str
+) -> Solution:
+    """A single :class:`~coinfer.optimize.result.Solution` at a given point, checked with
+    :func:`coinfer.system.evaluate` (for the reference solvers, which find points their own way)."""
+    g = np.array([scenario.uplink.gain])
+    return assemble(
+        scenario, g, np.array([split]), np.array([rho]), np.array([power]), np.array([freq]),
+        np.array([True]), [""], method=method, fixed_split=int(split),
+    )[0]

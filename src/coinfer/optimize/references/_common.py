@@ -1,0 +1,74 @@
+"""What the reference solvers share: per-split constants, infeasible results, the split choice."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from ...system import Scenario
+from ..result import Solution, assemble
+from ..solver import _Columns, select_split, split_range
+
+__all__ = ["split_constants", "infeasible", "best_over_splits", "solve_quietly"]
+
+# Conic solver tolerances well below the 1e-9 relative slack that evaluate() allows.
+_TOLS = {"CLARABEL": dict(tol_feas=1e-12, tol_gap_abs=1e-12, tol_gap_rel=1e-12, max_iter=500)}
+
+
+def solve_quietly(prob, solver: str) -> None:
+    """Solve with tight tolerances; "may be inaccurate" warnings are moot: every point is re-checked."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        prob.solve(solver=solver, **_TOLS.get(solver, {}))
+
+
+def split_constants(scenario: Scenario, s: int) -> dict:
+    """Scalars of split ``s``: cycles ``w = wF u + wA``, server s ``sF u + sA``, ``sig = S ln2 / B``
+    (s), ``c = N0 B / g`` (W) and ``x_max = ln(1 + p_max / c)``."""
+    cols = _Columns(scenario, np.array([s]))
+    up, dev = scenario.uplink, scenario.device
+    c = up.noise_psd * up.bandwidth / up.gain
+    return dict(
+        wF=float(cols.wF[0]),
+        wA=float(cols.wA[0]),
+        sF=float(cols.sF[0]),
+        sA=float(cols.sA[0]),
+        sig=float(cols.sig[0]),
+        c=c,
+        x_max=math.log1p(dev.p_max / c),
+    )
+
+
+def infeasible(scenario: Scenario, split: int | None, reason: str, method: str) -> Solution:
+    """A single infeasible :class:`Solution` (NaN numbers) with its ``reason``."""
+    g = np.array([scenario.uplink.gain])
+    nan = np.array([np.nan])
+    s = np.array([-1 if split is None else split])
+    return assemble(
+        scenario, g, s, nan, nan, nan, np.array([False]), [reason], method=method,
+        fixed_split=split,
+    )[0]
+
+
+def best_over_splits(scenario: Scenario, split, per_split, method: str) -> Solution:
+    """The best of ``per_split(s)`` over the searched splits, by the optimiser's own split rule
+    (:func:`coinfer.optimize.solver.select_split`)."""
+    splits = split_range(scenario, split)
+    sols = [per_split(int(s)) for s in splits]
+    rho = np.array([[x.rho if x.feasible else np.nan for x in sols]])
+    energy = np.array([[x.energy if x.feasible else np.nan for x in sols]])
+    extra = dict(
+        splits=splits,
+        split_rho=rho[0],
+        split_energy=energy[0],
+        split_feasible=np.array([bool(x.feasible) for x in sols]),
+        method=method,
+    )
+    if not np.any(np.isfinite(rho)):
+        reasons = sorted({x.reason for x in sols})
+        sol = infeasible(scenario, split, "; ".join(reasons)[:500], method)
+    else:
+        sol = sols[int(select_split(rho, energy)[0])]
+    return Solution(**{**sol.__dict__, **extra})
