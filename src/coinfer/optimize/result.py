@@ -101,7 +101,7 @@ class Solution:
             elif f.name == "reason":
                 values[f.name] = v[i]
             elif f.name in ("split_rho", "split_energy", "split_feasible"):
-                values[f.name] = np.asarray(v)[i]
+                values[f.name] = np.asarray(v)[i] if np.ndim(v) == 2 else np.asarray(v)
             elif f.name == "split":
                 values[f.name] = int(np.asarray(v)[i])
             elif f.name == "feasible":

@@ -79,15 +79,12 @@ class _Columns:
 
     def __init__(self, scenario: Scenario, splits: np.ndarray):
         prof, dev, srv = scenario.profile, scenario.device, scenario.server
-        L = prof.n_blocks
-        cw = np.concatenate([[0.0], np.cumsum(prof.weight_flops)])
-        ca = np.concatenate([[0.0], np.cumsum(prof.attn_flops)])
-        fw_dev = cw[splits] + np.where(splits == L, prof.head_flops, 0.0)
-        fa_dev = ca[splits]
+        fw_dev, fa_dev = prof.device_work(splits)
+        fw_srv, fa_srv = prof.server_work(splits)
         self.wF = fw_dev / dev.flops_per_cycle
         self.wA = fa_dev / dev.flops_per_cycle
-        self.sF = ((cw[L] + prof.head_flops) - fw_dev) / srv.flops
-        self.sA = (ca[L] - fa_dev) / srv.flops
+        self.sF = fw_srv / srv.flops
+        self.sA = fa_srv / srv.flops
         bits = prof.feature_bits[splits]
         self.has_up = bits > 0
         self.sig = bits * _LN2 / scenario.uplink.bandwidth

@@ -25,12 +25,14 @@ from .profiles import (
     profile_from_architecture,
 )
 from .scenario import DEVICE_CLASSES, REPLACEABLE, Budget, Device, EdgeServer, Scenario, Uplink
+from .work import PRUNING_KINDS, WorkCurve
 
 __all__ = [
     "ARCHITECTURES",
     "BUILTIN_MODELS",
     "DEFAULTS",
     "DEVICE_CLASSES",
+    "PRUNING_KINDS",
     "REPLACEABLE",
     "Architecture",
     "Breakdown",
@@ -41,6 +43,7 @@ __all__ = [
     "ModelProfile",
     "Scenario",
     "Uplink",
+    "WorkCurve",
     "builtin_profile",
     "dbm_to_watt",
     "deadline_rho",

@@ -6,8 +6,10 @@ range raises :class:`ScenarioError`, whose message starts with the dotted name o
 ``uplink.bandwidth must be in (0, inf) Hz; got -5.0``. The layout (all keys optional)::
 
     model = "gpt2-large"        # a built-in model (coinfer.system.BUILTIN_MODELS) ...
-    # profile = "profile.json"  # ... or a profile file written by `coinfer profile` (not both)
+    # profile = "profile.json"  # ... or a profile file written by `coinfer profile`, or that
+                                #     profile inline as a table (not both)
     seq_len = 128               # tokens n per inference (built-in models only)
+    # n_blocks = 36             # optional: checked against the model (written by `coinfer solve`)
     rho_max = 0.95              # largest pruning ratio
     min_split = 1               # privacy floor on the split point s
 
@@ -20,7 +22,7 @@ range raises :class:`ScenarioError`, whose message starts with the dotted name o
     [uplink]
     bandwidth = 5e6             # Hz
     noise_psd = 3.98e-21        # W/Hz  (or noise_psd_dbm_hz = -174)
-    distance = 100              # m, 3GPP path loss  (or gain = 1e-10, linear; not both)
+    distance = 100              # m, 3GPP path loss  (or gain = 1e-10, linear; both only if they agree)
 
     [server]
     flops = 1.28e12             # FLOP/s
@@ -32,6 +34,13 @@ range raises :class:`ScenarioError`, whose message starts with the dotted name o
     [objective]                 # the surrogate Dbar(rho) (older files may call it [bound])
     lam = 1.0                   # Laplacian rate lambda of the weights
     gamma = 1.0                 # output-to-parameter constant Gamma
+    kind = "floor"              # floor | rate | combined
+    bits = 16                   # bits per kept weight (rate and combined)
+    measure = "abs"             # abs | squared
+
+Numbers may be written as TOML/JSON numbers, and an unlimited budget as ``inf`` (TOML) or the string
+``"inf"`` (JSON has no infinity). The ``scenario`` part of the JSON that ``coinfer solve`` writes is
+itself a scenario file in this layout: reading it back gives the same scenario.
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ __all__ = [
     "read_mapping",
     "scenario_from_mapping",
     "read_scenario",
+    "scenario_part",
     "scenario_to_mapping",
     "profile_to_mapping",
     "profile_from_mapping",
@@ -77,7 +87,9 @@ SECTIONS = {
     "budget": (Budget, ()),
     "objective": (SurrogateObjective, ()),
 }
-_TOP_KEYS = ("model", "profile", "seq_len", "rho_max", "min_split")
+_TOP_KEYS = ("model", "profile", "seq_len", "n_blocks", "rho_max", "min_split")
+#: Relative tolerance within which ``uplink.distance`` and ``uplink.gain`` given together must agree.
+_TWIN_RTOL = 1e-9
 
 
 def read_mapping(path) -> dict:
@@ -100,10 +112,18 @@ def read_mapping(path) -> dict:
 
 
 def _number(field: str, value) -> float:
-    # TOML and JSON give int or float; booleans and strings are mistakes worth naming.
+    # TOML and JSON give int or float; booleans and other strings are mistakes worth naming. JSON has
+    # no infinity, so the strings "inf" and "-inf" (what to_jsonable writes) stand for it.
+    if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "-inf"):
+        return -math.inf if value.strip().startswith("-") else math.inf
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ScenarioError(f"{field} must be a number; got {value!r}")
     return float(value)
+
+
+def _text_fields(cls) -> set[str]:
+    """Fields of a section's dataclass that hold words (their default is a string), e.g. ``kind``."""
+    return {f.name for f in dataclasses.fields(cls) if isinstance(f.default, str)}
 
 
 def _unknown(field: str, key: str, allowed) -> ScenarioError:
@@ -117,24 +137,33 @@ def _section(name: str, values):
         raise ScenarioError(f"{name} must be a table of fields; got {values!r}")
     fields = [f.name for f in dataclasses.fields(cls)]
     allowed = set(fields) | set(extras)
-    kwargs: dict[str, float] = {}
+    words = _text_fields(cls)
+    kwargs: dict[str, Any] = {}
     for key, value in values.items():
         if key not in allowed:
             raise _unknown(name, key, allowed)
-        kwargs[key] = _number(f"{name}.{key}", value)
-    # Convenience units: convert, refusing two spellings of one quantity.
+        # words go to the dataclass as given: its own check names the allowed values
+        kwargs[key] = value if key in words else _number(f"{name}.{key}", value)
+    # Convenience units: convert, refusing two spellings of one quantity (a distance may come with
+    # the gain it implies, as `coinfer solve` writes both; they must then agree).
     pairs = {"p_max_dbm": "p_max", "noise_psd_dbm_hz": "noise_psd", "distance": "gain"}
     for alt, base in pairs.items():
         if alt in kwargs:
-            if base in kwargs:
-                raise ScenarioError(f"{name}.{alt} and {name}.{base} give the same quantity: use one")
             value = kwargs.pop(alt)
             if alt == "distance":
                 if not (math.isfinite(value) and value > 0):
                     raise ScenarioError(f"{name}.distance must be in (0, inf) m; got {value!r}")
-                kwargs[base] = float(path_gain(value))
+                converted = float(path_gain(value))
             else:  # dBm to W, and dBm/Hz to W/Hz alike
-                kwargs[base] = dbm_to_watt(value)
+                converted = dbm_to_watt(value)
+            if base in kwargs:
+                given = kwargs[base]
+                if alt != "distance" or not math.isclose(given, converted, rel_tol=_TWIN_RTOL):
+                    raise ScenarioError(
+                        f"{name}.{alt} and {name}.{base} give the same quantity: use one "
+                        f"(got {alt} = {value!r}, {base} = {given!r})"
+                    )
+            kwargs[base] = converted
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -159,12 +188,15 @@ def scenario_from_mapping(data: dict, base_dir=None) -> Scenario:
     if "profile" in data:
         if "seq_len" in data:
             raise ScenarioError("seq_len is fixed by the profile file: remove it or use model")
-        if not isinstance(data["profile"], str):
-            raise ScenarioError(f"profile must be a file path; got {data['profile']!r}")
-        path = Path(data["profile"])
-        if base_dir is not None and not path.is_absolute():
-            path = Path(base_dir) / path
-        profile = read_profile(path)
+        if isinstance(data["profile"], dict):
+            profile = profile_from_mapping(data["profile"])
+        elif isinstance(data["profile"], str):
+            path = Path(data["profile"])
+            if base_dir is not None and not path.is_absolute():
+                path = Path(base_dir) / path
+            profile = read_profile(path)
+        else:
+            raise ScenarioError(f"profile must be a file path or a table; got {data['profile']!r}")
     else:
         model = data.get("model", "gpt2-large")
         if model not in BUILTIN_MODELS:
@@ -173,6 +205,11 @@ def scenario_from_mapping(data: dict, base_dir=None) -> Scenario:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
             raise ScenarioError(f"seq_len must be an integer in [1, inf); got {seq_len!r}")
         profile = builtin_profile(model, seq_len)
+    if "n_blocks" in data and data["n_blocks"] != profile.n_blocks:
+        raise ScenarioError(
+            f"n_blocks must equal the model's number of blocks, {profile.n_blocks} "
+            f"({profile.name or 'profile'}); got {data['n_blocks']!r}"
+        )
     kwargs: dict[str, Any] = {"profile": profile}
     for name in SECTIONS:
         if name in data:
@@ -190,6 +227,19 @@ def scenario_from_mapping(data: dict, base_dir=None) -> Scenario:
         raise ScenarioError(str(exc)) from exc
 
 
+def scenario_part(data: dict) -> dict:
+    """The scenario inside ``data``: the ``scenario`` part of a ``coinfer solve`` output, else ``data``.
+
+    So the JSON that ``coinfer solve -o out.json`` writes can be fed back as a scenario file.
+    """
+    if isinstance(data, dict) and set(data) == {"scenario", "solution"}:
+        part = data["scenario"]
+        if not isinstance(part, dict):
+            raise ScenarioError(f"scenario must be a table/object; got {part!r}")
+        return part
+    return data
+
+
 def _rename_legacy(data: dict) -> dict:
     """``bound``, the older name of the ``objective`` section, renamed."""
     if "bound" not in data:
@@ -200,9 +250,12 @@ def _rename_legacy(data: dict) -> dict:
 
 
 def read_scenario(path) -> Scenario:
-    """The scenario in a ``.toml`` or ``.json`` file (defaults for the rest)."""
+    """The scenario in a ``.toml`` or ``.json`` file (defaults for the rest).
+
+    The output of ``coinfer solve`` is accepted too: its ``scenario`` part is read.
+    """
     p = Path(path)
-    return scenario_from_mapping(read_mapping(p), base_dir=p.parent)
+    return scenario_from_mapping(scenario_part(read_mapping(p)), base_dir=p.parent)
 
 
 def set_field(data: dict, dotted: str, value) -> dict:
@@ -274,17 +327,26 @@ def to_jsonable(value):
     return str(value)
 
 
-def scenario_to_mapping(scenario: Scenario) -> dict:
-    """The resolved scenario as plain data (every field, SI units; the profile by name and size)."""
-    out: dict[str, Any] = {
-        "model": scenario.profile.name,
-        "seq_len": scenario.profile.seq_len,
-        "n_blocks": scenario.profile.n_blocks,
-        "rho_max": scenario.rho_max,
-        "min_split": scenario.min_split,
-    }
+def scenario_to_mapping(scenario: Scenario, distance: float | None = None) -> dict:
+    """The resolved scenario as plain data: every field, SI units, readable back as a scenario file.
+
+    A built-in model is written by name, sequence length and (checked on reading) number of blocks;
+    any other profile inline, as :func:`profile_to_mapping` gives it. ``distance`` (m), when the
+    channel came from one, is written beside the gain it implies.
+    """
+    p = scenario.profile
+    builtin = p.name in BUILTIN_MODELS and p.seq_len >= 1 and p == builtin_profile(p.name, p.seq_len)
+    out: dict[str, Any] = (
+        {"model": p.name, "seq_len": p.seq_len, "n_blocks": p.n_blocks}
+        if builtin
+        else {"profile": profile_to_mapping(p)}
+    )
+    out["rho_max"] = scenario.rho_max
+    out["min_split"] = scenario.min_split
     for name in SECTIONS:
         out[name] = to_jsonable(getattr(scenario, name))
+    if distance is not None:
+        out["uplink"]["distance"] = float(distance)
     return out
 
 

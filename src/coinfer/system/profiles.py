@@ -40,11 +40,14 @@ class ModelProfile:
     Attributes:
         weight_flops: ``(L,)`` weight-matmul FLOPs ``F^w_l`` of each block; scale by ``1 - rho``.
         attn_flops: ``(L,)`` activation-only FLOPs ``F^a_l`` (attention scores and weighted sums).
-        head_flops: FLOPs ``F_h`` of the output head (weight FLOPs, prunable).
+        head_flops: FLOPs ``F_h`` of the output head (weight FLOPs).
         feature_bits: ``(L + 1,)`` bits ``S(s)`` sent at split ``s = 0..L``; ``S(L) = 0``.
         name: a label, e.g. ``"gpt2-large"``.
         seq_len: number of input tokens ``n`` the profile is for (informational).
         n_params: number of prunable weights (informational; 0 if unknown).
+        head_prunable: whether pruning shrinks the head's FLOPs. A language-model head tied to the
+            token embedding (GPT-2 family, SmolLM2) is the embedding matrix, which pruning leaves
+            alone, so its FLOPs stay whole (``False``); the paper's model prunes it (``True``).
     """
 
     weight_flops: np.ndarray
@@ -54,6 +57,7 @@ class ModelProfile:
     name: str = ""
     seq_len: int = 0
     n_params: int = 0
+    head_prunable: bool = True
 
     def __post_init__(self) -> None:
         wf = check_array("weight_flops", self.weight_flops, ndim=1, lo=0.0, unit="FLOPs")
@@ -71,40 +75,52 @@ class ModelProfile:
         object.__setattr__(self, "feature_bits", fb)
         check_int("seq_len", self.seq_len, 0)
         check_int("n_params", self.n_params, 0)
+        if not isinstance(self.head_prunable, (bool, np.bool_)):
+            raise TypeError(f"head_prunable must be True or False; got {self.head_prunable!r}")
 
     @property
     def n_blocks(self) -> int:
         """Number of blocks ``L``."""
         return int(self.weight_flops.shape[0])
 
-    def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
+    def device_work(self, split: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(prunable, fixed)`` device FLOPs at split ``s``: ``Wd(rho, s) = (1 - rho) prunable + fixed``.
+
+        ``prunable = sum_{l<=s} F^w_l`` (plus ``F_h`` at ``s = L`` when the head is prunable) and
+        ``fixed = sum_{l<=s} F^a_l`` (plus ``F_h`` at ``s = L`` when it is not). Vectorised over
+        ``split``; the one place the split of the work is written.
+        """
+        s = check_splits(split, self.n_blocks)
         zero = np.zeros(1)
-        return (
-            np.concatenate([zero, np.cumsum(self.weight_flops)]),
-            np.concatenate([zero, np.cumsum(self.attn_flops)]),
-        )
+        cw = np.concatenate([zero, np.cumsum(self.weight_flops)])
+        ca = np.concatenate([zero, np.cumsum(self.attn_flops)])
+        head = np.where(s == self.n_blocks, self.head_flops, 0.0)
+        if self.head_prunable:
+            return cw[s] + head, ca[s]
+        return cw[s], ca[s] + head
+
+    def server_work(self, split: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(prunable, fixed)`` server FLOPs at split ``s``: the rest of the model (see
+        :meth:`device_work`); ``Ws(rho, s) = (1 - rho) prunable + fixed``."""
+        total_p, total_f = self.device_work(self.n_blocks)
+        dev_p, dev_f = self.device_work(split)
+        return total_p - dev_p, total_f - dev_f
 
     def device_flops(self, rho: float | np.ndarray, split: int | np.ndarray) -> np.ndarray:
-        """Device work ``Wd(rho, s)`` in FLOPs, vectorised (broadcast) over ``rho`` and ``split``.
-
-        ``Wd = sum_{l<=s} ((1-rho) F^w_l + F^a_l)``, plus ``(1-rho) F_h`` when ``s = L``.
-        """
-        cw, ca = self._cumulative()
-        s = check_splits(split, self.n_blocks)
+        """Device work ``Wd(rho, s)`` in FLOPs, vectorised (broadcast) over ``rho`` and ``split``."""
         r = check_reals("rho", rho, 0.0, 1.0, False, "")
-        head = np.where(s == self.n_blocks, self.head_flops, 0.0)
-        return (1.0 - r) * (cw[s] + head) + ca[s]
+        prunable, fixed = self.device_work(split)
+        return (1.0 - r) * prunable + fixed
 
     def total_flops(self, rho: float | np.ndarray) -> np.ndarray:
         """Work of the whole model at pruning ratio ``rho``, in FLOPs."""
-        r = check_reals("rho", rho, 0.0, 1.0, False, "")
-        return (1.0 - r) * (float(np.sum(self.weight_flops)) + self.head_flops) + float(
-            np.sum(self.attn_flops)
-        )
+        return self.device_flops(rho, self.n_blocks)
 
     def server_flops(self, rho: float | np.ndarray, split: int | np.ndarray) -> np.ndarray:
         """Server work ``Ws(rho, s)`` in FLOPs: blocks ``s+1..L`` and the head (if ``s < L``)."""
-        return self.total_flops(rho) - self.device_flops(rho, split)
+        r = check_reals("rho", rho, 0.0, 1.0, False, "")
+        prunable, fixed = self.server_work(split)
+        return (1.0 - r) * prunable + fixed
 
     def bits(self, split: int | np.ndarray) -> np.ndarray:
         """Feature size ``S(s)`` in bits, vectorised over ``split``."""
@@ -187,7 +203,7 @@ def profile_from_architecture(
     * attention FLOPs ``4 n^2 d_q`` (scores ``Q K^T`` and the weighted sum ``A V``, full square as
       computed by the dense kernel, causal masking included);
     * head: the language-model head ``2 n d V`` (logits at every position), or BERT's pooler
-      ``2 d^2`` (one token).
+      ``2 d^2`` (one token); a head tied to the embedding is not prunable (``head_prunable``).
 
     Feature sizes: ``S(0) = n b_tok`` (token ids), ``S(s) = n d b_act`` for ``0 < s < L``, ``S(L) = 0``.
 
@@ -217,7 +233,8 @@ def profile_from_architecture(
         feature_bits=bits,
         name=name or arch.family,
         seq_len=n,
-        n_params=int(L * arch.block_params + arch.head_params),
+        n_params=int(L * arch.block_params + (0 if arch.tied_head else arch.head_params)),
+        head_prunable=not arch.tied_head,
     )
 
 

@@ -23,11 +23,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..theory.objective import SurrogateObjective
+from ..theory.objective import Objective, SurrogateObjective
 from ..validation import check_int, check_real
 from .channel import path_gain
 from .defaults import default as _default
 from .profiles import BUILTIN_MODELS, ModelProfile, builtin_profile
+from .work import WorkCurve
 
 __all__ = [
     "Device",
@@ -122,10 +123,14 @@ _PARTS = {
     "uplink": Uplink,
     "server": EdgeServer,
     "budget": Budget,
-    "objective": SurrogateObjective,
+    "objective": Objective,
 }
 # leaf name -> the part that owns it (every leaf name is unique across the parts)
-_LEAVES = {f.name: part for part, cls in _PARTS.items() for f in dataclasses.fields(cls)}
+_LEAVES = {
+    f.name: part
+    for part, cls in {**_PARTS, "objective": SurrogateObjective}.items()
+    for f in dataclasses.fields(cls)
+}
 
 #: The keywords :meth:`Scenario.replace` accepts, with their units.
 REPLACEABLE: dict[str, str] = {
@@ -136,6 +141,7 @@ REPLACEABLE: dict[str, str] = {
     "server": "an EdgeServer",
     "budget": "a Budget",
     "objective": "a SurrogateObjective",
+    "work": "a tuple of WorkCurve (measured work per pruning kind)",
     "rho_max": "",
     "min_split": "",
     "distance": "m (3GPP path loss, no fading; sets gain)",
@@ -168,6 +174,9 @@ class Scenario:
         min_split: privacy floor on the split point, in ``[0, L]``; ``0`` allows sending raw input.
         objective: the surrogate ``Dbar(rho)`` that is minimised (increasing in ``rho``; not a bound on
             output distortion, see :class:`~coinfer.theory.objective.SurrogateObjective`).
+        work: measured work curves, one per pruning kind (:class:`~coinfer.system.work.WorkCurve`);
+            empty (the default) means the paper's model, ``(1 - rho)`` times the profile's weight
+            FLOPs at the device's and the server's FLOP rates.
     """
 
     profile: ModelProfile
@@ -178,6 +187,7 @@ class Scenario:
     rho_max: float = _default("Scenario.rho_max")
     min_split: int = _default("Scenario.min_split")
     objective: SurrogateObjective = field(default_factory=SurrogateObjective)
+    work: tuple[WorkCurve, ...] = ()
 
     def __post_init__(self) -> None:
         for name, cls in [("profile", ModelProfile), *_PARTS.items()]:
@@ -187,6 +197,19 @@ class Scenario:
                 )
         check_real("rho_max", self.rho_max, 0.0, 1.0, hi_open=True)
         check_int("min_split", self.min_split, 0, self.profile.n_blocks)
+        work = tuple(self.work)
+        kinds = [w.pruning for w in work if isinstance(w, WorkCurve)]
+        if len(kinds) != len(work):
+            raise TypeError("work must be a tuple of WorkCurve")
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"work must hold one curve per pruning kind; got {kinds}")
+        for w in work:
+            if w.n_blocks != self.profile.n_blocks:
+                raise ValueError(
+                    f"work curve {w.pruning!r} has {w.n_blocks} blocks; the profile has "
+                    f"{self.profile.n_blocks}"
+                )
+        object.__setattr__(self, "work", work)
 
     @classmethod
     def default(

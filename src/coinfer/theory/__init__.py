@@ -14,7 +14,7 @@ from .blahut_arimoto import (
     rate_distortion_curve,
     squared_error_matrix,
 )
-from .objective import SurrogateObjective
+from .objective import Objective, SurrogateObjective
 from .rate_distortion import (
     binary_entropy,
     distortion_lower_bound,
@@ -45,6 +45,7 @@ from .weight_fits import (
 
 __all__ = [
     "BlahutArimotoPoint",
+    "Objective",
     "SurrogateObjective",
     "WeightFit",
     "absolute_error_matrix",

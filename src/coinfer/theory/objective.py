@@ -23,7 +23,7 @@ from .rate_distortion import (
     rate_distortion_bound,
 )
 
-__all__ = ["SurrogateObjective", "KINDS", "MEASURES"]
+__all__ = ["Objective", "SurrogateObjective", "KINDS", "MEASURES"]
 
 #: Which floor ``D_lb`` the surrogate uses.
 KINDS = ("floor", "rate", "combined")
@@ -31,8 +31,22 @@ KINDS = ("floor", "rate", "combined")
 MEASURES = ("abs", "squared")
 
 
+class Objective:
+    """What the optimiser minimises: a value per pruning ratio, increasing in ``rho``.
+
+    Subclasses implement ``__call__(rho, pruning=None)``, vectorised over ``rho`` in ``[0, 1)``;
+    ``pruning`` names the pruning kind (``"unstructured"``, ``"structured"``...) for objectives that
+    depend on it, and is ignored by those that do not. The optimiser relies on one property only:
+    for each pruning kind the value is non-decreasing in ``rho`` (strictly increasing for a unique
+    optimal ratio).
+    """
+
+    def __call__(self, rho, pruning: str | None = None):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class SurrogateObjective:
+class SurrogateObjective(Objective):
     """The surrogate objective ``Dbar(rho) = gamma * D_lb(rho)``, increasing in ``rho`` (not a bound).
 
     Attributes:
@@ -63,8 +77,9 @@ class SurrogateObjective:
         if self.measure not in MEASURES:
             raise ValueError(f"measure must be one of {MEASURES}; got {self.measure!r}")
 
-    def __call__(self, rho):
-        """``Dbar(rho)``, vectorised over ``rho`` in ``[0, 1)``."""
+    def __call__(self, rho, pruning: str | None = None):
+        """``Dbar(rho)``, vectorised over ``rho`` in ``[0, 1)``; ``pruning`` is ignored (the
+        surrogate depends on the pruning ratio only)."""
         if self.kind == "floor":
             floor = pruning_floor_abs if self.measure == "abs" else pruning_floor_squared
             d = floor(rho, self.lam)
