@@ -3,7 +3,10 @@
 For every chapter in ``_toc.yml`` the page is served from the built site over loopback and checked for:
 no console errors, every equation typeset by MathJax (no raw ``$...$`` left, no MathJax error node),
 every image loaded, every internal link and every theorem/equation/figure reference pointing to an
-existing page and anchor. Screenshots of the introduction and one results chapter go to ``screenshots/``
+existing page and anchor; and the reader's layout at 1400 px: no display equation wider than its
+container, no visible code cell that scrolls sideways, no visible ``glue(`` bookkeeping, and no figure
+shrunk so far that its text falls below 8 pt (figures are drawn with the book's style,
+:data:`coinfer.app.book.BOOK_STYLE`, whose smallest font is checked in ``tests/test_book_style.py``). Screenshots of the introduction and one results chapter go to ``screenshots/``
 (git-ignored).
 
 The site is read from ``$COINFER_HTML_DIR`` (default ``_build/html``). If it is absent, or Chromium,
@@ -45,7 +48,7 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1280,1600",
+    "--window-size=1400,1600",
 )
 PAGE_TIMEOUT = 60  # s, for a page and its MathJax to finish
 
@@ -150,6 +153,54 @@ _IMAGES = """
 return Array.from(document.images).map((img) => [img.currentSrc || img.src, img.complete, img.naturalWidth]);
 """
 
+# The reader's layout: overflowing display maths, code cells that scroll sideways, visible glue calls,
+# and figures scaled down in the page (natural width / shown width).
+_LAYOUT = """
+const shown = (n) => n.offsetParent !== null && n.getClientRects().length > 0;
+const out = [];
+document.querySelectorAll('mjx-container[display="true"]').forEach((m) => {
+  if (!shown(m)) return;
+  const box = m.closest('.math') || m.parentElement;
+  if (m.scrollWidth > m.clientWidth + 1 || box.scrollWidth > box.clientWidth + 1
+      || m.getBoundingClientRect().right > box.getBoundingClientRect().right + 1) {
+    out.push('display equation wider than its container: '
+             + (m.textContent || '').slice(0, 60));
+  }
+});
+document.querySelectorAll('div.cell_input pre, div.highlight pre').forEach((pre) => {
+  if (!shown(pre)) return;
+  if (pre.scrollWidth > pre.clientWidth + 1) {
+    out.push('code cell scrolls sideways: ' + pre.innerText.split('\\n')[0].slice(0, 60));
+  }
+  if (pre.closest('div.cell_input') && /\\bglue\\(/.test(pre.innerText)) {
+    out.push('visible glue( call: ' + pre.innerText.split('\\n')[0].slice(0, 60));
+  }
+});
+const scales = [];
+document.querySelectorAll('figure img, div.cell_output img').forEach((img) => {
+  if (!shown(img) || !img.naturalWidth) return;
+  scales.push([img.currentSrc || img.src, img.clientWidth / img.naturalWidth]);
+});
+return [out, scales];
+"""
+
+#: Smallest on-screen scale of a figure image before its smallest font (from the book's style, at the
+#: style's dpi) falls below 8 pt at 96 CSS px per inch.
+def _min_figure_scale() -> float:
+    from coinfer.app.book import BOOK_STYLE, smallest_font_pt
+
+    return (8.0 * 96.0 / 72.0) / (smallest_font_pt() * BOOK_STYLE["figure.dpi"] / 72.0)
+
+
+def layout_problems(driver) -> list[str]:
+    """What the reader would see go wrong in the page now open in ``driver`` (see ``_LAYOUT``)."""
+    found, scales = driver.execute_script(_LAYOUT)
+    limit = _min_figure_scale()
+    found += [f"figure shown at {scale:.2f} of its size: text below 8 pt ({src})"
+              for src, scale in scales if scale < limit]
+    return found
+
+
 _LINKS = "return Array.from(document.querySelectorAll('a[href]')).map((a) => [a.getAttribute('href'), a.href, a.className]);"
 
 
@@ -239,10 +290,32 @@ def test_page_renders(page, site, browser):
         if not any(h.endswith(name) for h in hrefs):
             problems.append(f"no download link to {name}")
     problems += [f"console error: {m}" for m in _severe_console(browser)]
+    problems += layout_problems(browser)
     if page in SCREENSHOT_PAGES:
         SCREENSHOTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(SCREENSHOTS / f"{page.replace('/', '-')}.png"))
     assert not problems, f"{page}:\n" + "\n".join(problems)
+
+
+_PLANTED = """<html><body><main style="width:600px">
+<div class="math"><mjx-container display="true" style="display:block;overflow-x:auto">
+<span style="display:inline-block;width:2000px">a very long equation</span></mjx-container></div>
+<div class="cell_input"><pre style="overflow-x:auto;width:300px">glue("x", 1); """ + "x" * 300 + """</pre></div>
+<figure><img style="width:100px" src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAMgAAAABCAIAAAAU3Xa1AAAAD0lEQVR4nGNgGAWjgAYAAAJZAAEC2baZAAAAAElFTkSuQmCC"></figure>
+</main></body></html>"""
+
+
+def test_layout_checks_catch_planted_violations(browser, tmp_path):
+    """The layout checks are not vacuous: a page with one of each violation fails all four."""
+    page = tmp_path / "planted.html"
+    page.write_text(_PLANTED)
+    browser.get(page.as_uri())
+    found = layout_problems(browser)
+    joined = "\n".join(found)
+    assert "display equation wider" in joined
+    assert "scrolls sideways" in joined
+    assert "visible glue(" in joined
+    assert "text below 8 pt" in joined
 
 
 def test_references_resolve(site):

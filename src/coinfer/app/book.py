@@ -13,7 +13,49 @@ from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-__all__ = ["glue_values", "markdown_table", "show_table"]
+__all__ = ["BOOK_STYLE", "smallest_font_pt", "use_book_style", "glue_values", "markdown_table", "show_table"]
+
+#: The matplotlib style of the book's figures (written to ``book/matplotlibrc``, which matplotlib reads
+#: from the chapters' working directory, so every chapter draws with it). At 100 dpi a 7-inch figure is 700 px wide, less than
+#: the page's text column (about 750 px at a 1400 px window), so figures are not shrunk, and the
+#: smallest text is 9 pt. ``tests/test_book_style.py`` checks both; the browser test checks that no
+#: figure is shown so much smaller than drawn that its text falls below 8 pt.
+BOOK_STYLE: dict[str, Any] = {
+    "figure.dpi": 100,
+    "figure.figsize": (7.0, 3.6),
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "figure.titlesize": 11,
+}
+
+_FONT_KEYS = ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
+              "legend.fontsize", "legend.title_fontsize", "figure.titlesize")
+
+
+def smallest_font_pt(style: Mapping[str, Any] = BOOK_STYLE) -> float:
+    """The smallest font size of ``style`` in points (named sizes relative to ``font.size``)."""
+    from matplotlib import font_manager
+
+    base = float(style["font.size"])
+    sizes = []
+    for key in _FONT_KEYS:
+        value = style.get(key, base)
+        if isinstance(value, str):
+            value = base * font_manager.font_scalings[value]
+        sizes.append(float(value))
+    return min(sizes)
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` to matplotlib in this process (the chapters' first cell calls it)."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update(BOOK_STYLE)
 
 
 def glue_values(values: Mapping[str, Any]) -> None:

@@ -9,6 +9,9 @@
 * Widget outputs (tqdm progress bars, the explorer) show their static fallback: the ipywidgets
   HTML manager that would animate them is a CDN script (require.js and ``@jupyter-widgets/html-manager``),
   which fails offline with console errors; without a kernel those widgets could not compute anyway.
+* Cross-references in docstrings (the API reference) that name an object by the path a package
+  re-exports it under (``coinfer.system.Scenario``) or by its bare name (``rate_distortion_bound``)
+  are resolved to the one documented object, when exactly one matches.
 * Two console errors of the theme stack are removed: an inline script registered twice (sphinx-thebe's
   ``const THEBE_JS_URL``, a SyntaxError on every page) is written once, and the colour mode defaults to
   ``auto`` (pydata-sphinx-theme otherwise logs "Got invalid theme mode" on a reader's first visit).
@@ -97,8 +100,57 @@ def _offer_notebook(app, pagename, templatename, context, doctree) -> None:
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+def _resolve_python_alias(app, env, node, contnode):
+    """Resolve a missing ``py`` reference to the one documented object it can only mean.
+
+    Tries, in order: the object a re-exporting package path points to (``coinfer.system.Scenario``
+    is ``coinfer.system.scenario.Scenario``), then a unique documented object whose dotted name ends
+    with the target (``rate_distortion_bound``, ``ModelProfile.device_flops``). Returns ``None``
+    (Sphinx warns) when nothing or more than one object matches.
+    """
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    domain = env.get_domain("py")
+    objects = domain.objects  # full name -> ObjectEntry
+    candidates: list[str] = []
+    parts = target.lstrip("~.").split(".")
+    if parts[0] == "coinfer":
+        import importlib
+
+        for k in range(len(parts) - 1, 0, -1):  # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:k]))
+                for attr in parts[k:]:
+                    obj = getattr(obj, attr)
+            except (ImportError, AttributeError, ValueError):
+                continue
+            qualname = getattr(obj, "__qualname__", None)
+            home = getattr(obj, "__module__", None)
+            if qualname and home and f"{home}.{qualname}" in objects:
+                candidates = [f"{home}.{qualname}"]
+            else:  # data: a documented name with the same last part inside the same package
+                package = ".".join(parts[:k])
+                candidates = [
+                    full for full in objects
+                    if full.startswith(package + ".") and full.endswith("." + parts[-1])
+                ]
+            break
+    if not candidates:
+        suffix = "." + ".".join(parts)
+        candidates = [full for full in objects if full.endswith(suffix)]
+    if len(candidates) != 1:
+        return None
+    entry = objects[candidates[0]]
+    from sphinx.util.nodes import make_refnode
+
+    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode,
+                        candidates[0])
+
+
 def setup(app):
     """Register the extension with Sphinx."""
+    app.connect("missing-reference", _resolve_python_alias)
     app.connect("config-inited", _offline_config)
     app.connect("html-page-context", _fix_page_scripts, priority=900)
     # Before sphinx-book-theme builds its header buttons (default priority 500).

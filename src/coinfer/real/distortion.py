@@ -2,7 +2,7 @@
 
 Measures, absolute error first and squared error second:
 
-* parameter distortion over the prunable weights ``w`` (:func:`coinfer.pruning.prunable_weights`):
+* parameter distortion over the prunable weights ``w`` (:func:`coinfer.real.pruning.prunable_weights`):
   ``sum |w - w_hat|`` and ``sum (w - w_hat)^2``, per weight (divided by ``N``) or normalised by the
   original (``sum |w|``, ``sum w^2``);
 * output distortion per input ``x``: ``||f(x) - f_hat(x)||_1`` and ``||f(x) - f_hat(x)||_2^2`` over the
@@ -111,7 +111,7 @@ def parameter_distortion(
 ) -> ParameterDistortion:
     """Parameter distortion over the prunable weights of two models of the same architecture.
 
-    The weights compared are :func:`coinfer.pruning.prunable_weights` of ``original`` (with the same
+    The weights compared are :func:`coinfer.real.pruning.prunable_weights` of ``original`` (with the same
     options); with ``blocks=s``, only those inside the first ``s`` transformer blocks (the device's
     part at split point ``s``). Sums are accumulated in float64.
     """

@@ -45,7 +45,7 @@ def weight_shapes(model: str) -> dict[str, tuple[tuple[int, int], int]]:
 
     Returns ``{name: ((d_out, d_in), count)}`` for the matrices of all ``L`` blocks (``count`` is the
     number of such matrices in the model). Built from the architecture config
-    (:func:`coinfer.profile.builtin_config`), no weights loaded. Supports ``"smollm2-135m"``,
+    (:func:`coinfer.real.profiles.builtin_config`), no weights loaded. Supports ``"smollm2-135m"``,
     ``"minilm-l6"``, ``"llama-2-7b"`` and the GPT-2 sizes. Heads are left out: SmolLM2's head is tied to
     the embedding and not pruned, and MiniLM's sentence embedding has none.
     """

@@ -21,7 +21,7 @@ Split conventions (book chapter "The co-inference system"): ``s = 0`` sends the 
 server runs everything; ``s = L`` runs everything on the device and sends nothing.
 
 On top of split execution: quality measures (perplexity; output distortion; neighbour recall and
-similarity correlation of sentence embeddings), real English batches from :mod:`coinfer.corpus`, and
+similarity correlation of sentence embeddings), real English batches from :mod:`coinfer.real.corpus`, and
 :func:`measure_points`, which prunes the real model at each operating point ``(s, rho)`` (for instance
 the optimiser's), runs it and measures it against the dense unsplit model (book chapter "End to end").
 """
@@ -29,13 +29,14 @@ the optimiser's), runs it and measures it against the dense unsplit model (book 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..cache import cached
-from ..validation import check_int
+from ..validation import check_int, check_real
 from .models import model_spec
 
 __all__ = [
@@ -65,11 +66,11 @@ __all__ = [
     "pruning_loss",
 ]
 
-#: Quantiser granularities: one min-max range per sequence (``"tensor"``) or per token (``"token"``).
+#: The quantiser granularities, one min-max range per sequence (``"tensor"``) or per token (``"token"``).
 GRANULARITIES = ("tensor", "token")
-#: Side information of one min-max range: its minimum and step as two float32 numbers, in bits.
+#: The side information of one min-max range in bits (its minimum and step as two float32 numbers).
 SIDE_BITS_PER_RANGE = 64
-#: Header of one sequence: its number of tokens, in bits (the server rebuilds masks and positions).
+#: The header of one sequence in bits (its number of tokens; the server rebuilds masks and positions).
 LENGTH_BITS = 32
 
 
@@ -548,7 +549,7 @@ def measure_points(
     """Run operating points ``(split, rho)`` on real model ``key`` and measure each one.
 
     The model is pruned once per distinct ``rho > 0`` (global unstructured pruning,
-    :mod:`coinfer.pruning`, with ``method`` and ``seed``; ``rho = 0`` uses the dense model), split at
+    :mod:`coinfer.real.pruning`, with ``method`` and ``seed``; ``rho = 0`` uses the dense model), split at
     ``split``, its features quantised to ``b_act`` bits, and its output compared with the dense
     unsplit model's (the reference). A point may be a triple ``(split, rho, prune_server)`` to
     override ``prune_server`` for that point. Results come back in the order of ``points``. ``k`` is

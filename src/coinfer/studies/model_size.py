@@ -25,8 +25,9 @@ __all__ = [
 ]
 
 
-#: Kaplan et al. (2020), eq. (1.1): test loss ``L(N) = (N_c / N)^alpha_N`` in nats per token of a
-#: converged dense transformer language model with ``N`` non-embedding parameters (WebText2).
+#: The exponent ``alpha_N`` of the test loss ``L(N) = (N_c / N)^alpha_N`` in nats per token of a
+#: converged dense transformer language model with ``N`` non-embedding parameters (WebText2), from
+#: eq. (1.1) of Kaplan et al. (2020).
 KAPLAN_ALPHA_N = 0.076
 #: ... and its constant ``N_c`` (non-embedding parameters).
 KAPLAN_N_C = 8.8e13

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cache import cached
+from ..system import Scenario
 from ..validation import check_int, check_real
 from .parallel import parallel_map
 from .sweeps import DEFAULT_METHODS, SWEEP_PARAMETERS, _stack, method_point

@@ -27,7 +27,7 @@ SWEEP_PARAMETERS = {
               "min_split")
 }
 
-#: The methods a sweep runs by default: the joint design and the baselines.
+#: The methods a sweep runs by default (the joint design and the baselines).
 DEFAULT_METHODS = ("proposed", "on-device", "on-server", "fixed-rho", "max-resources")
 
 

@@ -1,6 +1,6 @@
 """The default parameter table: every default of the system model with its symbol, unit and source.
 
-The dataclass defaults of :mod:`coinfer.system` and :func:`coinfer.profile.profile_from_config` are read
+The dataclass defaults of :mod:`coinfer.system` and of the profile functions are read
 from :data:`DEFAULTS`, so the table printed in the book and the code cannot disagree. Values are SI
 (Hz, W, J, s, bits, FLOPs); ``shown`` is the same value in the unit a reader expects (GHz, dBm, ms).
 

@@ -28,7 +28,7 @@ __all__ = [
     "BoundSweep",
 ]
 
-#: Activations allowed by the theorem: 1-Lipschitz and zero at zero.
+#: The activations the theorem allows (1-Lipschitz and zero at zero).
 ACTIVATIONS = ("relu", "tanh", "leaky_relu", "identity")
 
 

@@ -27,7 +27,7 @@ __all__ = ["Objective", "SurrogateObjective", "KINDS", "MEASURES"]
 
 #: Which floor ``D_lb`` the surrogate uses.
 KINDS = ("floor", "rate", "combined")
-#: Distortion measures: absolute error (primary) and squared error.
+#: The distortion measures, absolute error (primary) and squared error.
 MEASURES = ("abs", "squared")
 
 
