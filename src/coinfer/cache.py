@@ -130,6 +130,10 @@ def _closure(root: str, stamp: tuple) -> tuple[str, ...]:
             continue
         seen.add(name)
         todo.extend(_imports(name, path) - seen)
+        if path.name == "__init__.py":
+            # a package may load its modules lazily (PEP 562): depending on the package means
+            # depending on every module in its folder
+            todo.extend(f"{name}.{p.stem}" for p in path.parent.glob("*.py") if p.stem != "__init__")
     return tuple(sorted(seen))
 
 
@@ -137,7 +141,8 @@ def module_closure(*roots: str) -> tuple[str, ...]:
     """The coinfer modules ``roots`` use: themselves and, transitively, every coinfer module imported.
 
     Imports are read statically from the source files (inside functions too), so a lazily imported
-    module counts. Sorted module names.
+    module counts; importing from a package counts as using every module in the package's folder.
+    Sorted module names.
     """
     out: set[str] = set()
     for root in roots:

@@ -5,43 +5,56 @@ numpy and scipy only; imports nothing above the foundation (:mod:`coinfer.valida
 :mod:`coinfer.cache`).
 """
 
-from .blahut_arimoto import (
-    BlahutArimotoPoint,
-    absolute_error_matrix,
-    blahut_arimoto,
-    exponential_grid_source,
-    laplace_grid_source,
-    rate_distortion_curve,
-    squared_error_matrix,
-)
-from .objective import Objective, SurrogateObjective
-from .rate_distortion import (
-    binary_entropy,
-    distortion_lower_bound,
-    exponential_slb_distortion_abs,
-    exponential_slb_rate_abs,
-    laplace_distortion_abs,
-    laplace_entropy_bits,
-    laplace_gaussian_rate_squared,
-    laplace_rate_abs,
-    laplace_slb_distortion_squared,
-    laplace_slb_rate_squared,
-    optimal_reconstruction_sparsity,
-    pruned_model_rate,
-    pruning_floor_abs,
-    pruning_floor_squared,
-    random_pruning_abs,
-    random_pruning_squared,
-    rate_distortion_bound,
-)
-from .weight_fits import (
-    WeightFit,
-    block_distinct_counts,
-    fit_table,
-    fit_weights,
-    pooled_sample,
-    pruning_distortion,
-)
+import importlib
+from typing import Any
+
+# Submodules load on first use (PEP 562): solving a scenario needs only the objective and the closed
+# forms, not scipy's linear algebra behind Blahut-Arimoto and the fits.
+_WHERE = {
+    "BlahutArimotoPoint": "blahut_arimoto",
+    "Objective": "objective",
+    "SurrogateObjective": "objective",
+    "WeightFit": "weight_fits",
+    "absolute_error_matrix": "blahut_arimoto",
+    "binary_entropy": "rate_distortion",
+    "blahut_arimoto": "blahut_arimoto",
+    "block_distinct_counts": "weight_fits",
+    "distortion_lower_bound": "rate_distortion",
+    "exponential_grid_source": "blahut_arimoto",
+    "exponential_slb_distortion_abs": "rate_distortion",
+    "exponential_slb_rate_abs": "rate_distortion",
+    "fit_table": "weight_fits",
+    "fit_weights": "weight_fits",
+    "laplace_distortion_abs": "rate_distortion",
+    "laplace_entropy_bits": "rate_distortion",
+    "laplace_gaussian_rate_squared": "rate_distortion",
+    "laplace_grid_source": "blahut_arimoto",
+    "laplace_rate_abs": "rate_distortion",
+    "laplace_slb_distortion_squared": "rate_distortion",
+    "laplace_slb_rate_squared": "rate_distortion",
+    "optimal_reconstruction_sparsity": "rate_distortion",
+    "pooled_sample": "weight_fits",
+    "pruned_model_rate": "rate_distortion",
+    "pruning_distortion": "weight_fits",
+    "pruning_floor_abs": "rate_distortion",
+    "pruning_floor_squared": "rate_distortion",
+    "random_pruning_abs": "rate_distortion",
+    "random_pruning_squared": "rate_distortion",
+    "rate_distortion_bound": "rate_distortion",
+    "rate_distortion_curve": "blahut_arimoto",
+    "squared_error_matrix": "blahut_arimoto",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
     "BlahutArimotoPoint",
