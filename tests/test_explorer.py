@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+
 import numpy as np
 import pytest
 
@@ -9,14 +12,16 @@ from coinfer.app.explorer import (
     EXPLORER_DEFAULTS,
     EXPLORER_RANGES,
     breakdown_figure,
+    explorer_figure,
     explorer_point,
     explorer_scenario,
     explorer_summary,
     explorer_widget,
-    explorer_figure,
     figure_png,
     split_curve_figure,
 )
+from coinfer.app.explorer_grid import explorer_grid, grid_point
+from coinfer.app.explorer_page import explorer_html, grid_json
 from coinfer.system import Scenario, path_gain
 
 
@@ -78,7 +83,9 @@ def test_infeasible_point_says_why():
     point = explorer_point(latency=0.05, energy=0.01, model="llama-2-7b")
     assert not point.feasible and point.breakdown is None
     text = explorer_summary(point)
-    assert "INFEASIBLE" in text and str(point.solution.reason) in text
+    assert "INFEASIBLE" in text
+    assert " ".join(str(point.solution.reason).split()) in " ".join(text.split())  # wrapped
+    assert max(len(line) for line in text.splitlines()) <= 88
     fig = breakdown_figure(point)  # still draws: the budgets, and the reason in the title
     assert "infeasible" in fig._suptitle.get_text()
 
@@ -134,3 +141,120 @@ def test_split_curve_is_the_solver_per_split_answer():
     # the optimum is the least pruning over the feasible splits
     assert sol.rho == pytest.approx(np.min(np.asarray(sol.split_rho)[ok]))
     assert len(explorer_figure(point).axes) == 3
+
+
+# ---------------------------------------------------------------- privacy floor, rho_max, server load
+
+
+def test_scenario_applies_floor_rho_max_and_server_load():
+    sc = explorer_scenario(model="gpt2", min_split=3, rho_max=0.8, users=4)
+    ref = Scenario.default("gpt2")
+    assert sc.min_split == 3 and sc.rho_max == 0.8
+    assert sc.server.flops == pytest.approx(ref.server.flops / 4, rel=1e-15)
+    for kwargs, name in [({"min_split": 13, "model": "gpt2"}, "min_split"),
+                         ({"rho_max": 1.0}, "rho_max"), ({"users": 0}, "users"),
+                         ({"users": 1.5}, "users")]:
+        with pytest.raises((ValueError, TypeError), match=f"^{name}"):
+            explorer_scenario(**kwargs)
+
+
+def test_more_users_and_a_higher_floor_never_need_less_pruning():
+    rho = {}
+    for key, kwargs in {"base": {}, "users": {"users": 4}, "floor": {"min_split": 4}}.items():
+        point = explorer_point(model="gpt2-large", latency=0.3, **kwargs)
+        assert point.feasible, key
+        rho[key] = point.solution.rho
+    assert rho["base"] <= rho["users"] and rho["base"] <= rho["floor"]
+
+
+def test_widget_floor_follows_the_model():
+    box = explorer_widget(model="gpt2-large", min_split=20)
+    floor = box.controls["min_split"]
+    assert floor.max == 36 and floor.value == 20
+    box.controls["model"].value = "gpt2"  # 12 blocks: the floor is capped
+    assert floor.max == 12 and floor.value == 12
+    assert "min_split = 12" in box.summary.value and box.summary.value.startswith("<pre>gpt2,")
+    box.controls["users"].value = 8
+    assert "server 0.16 TFLOP/s" in box.summary.value
+
+
+# ---------------------------------------------------------------- the precomputed grid of the page
+
+SMALL_AXES = {
+    "model": ("gpt2", "gpt2-large"),
+    "users": (1, 8),
+    "min_split": (0, 2),
+    "latency": (0.05, 0.3),
+    "energy": (0.005, 0.05),
+    "distance": (50.0, 300.0, 1000.0),
+}
+
+
+@pytest.fixture(scope="module")
+def small_grid():
+    return explorer_grid(SMALL_AXES, use_cache=False)
+
+
+def test_grid_points_are_the_solver_optimum(small_grid):
+    from coinfer.optimize import solve
+
+    assert small_grid.shape == (2, 2, 2, 2, 2, 3)
+    assert 0 < np.mean(small_grid.reason < 0) < 1  # some feasible, some not: both are checked
+    for setting in itertools.product(*SMALL_AXES.values()):
+        s = dict(zip(SMALL_AXES, setting, strict=True))
+        base = Scenario.default(s["model"])
+        sc = base.replace(latency=s["latency"], energy=s["energy"], distance=s["distance"],
+                          min_split=s["min_split"], flops=base.server.flops / s["users"])
+        ref, got = solve(sc), grid_point(small_grid, **s)
+        assert got["feasible"] == ref.feasible, s
+        if ref.feasible:
+            assert got["split"] == ref.split and got["rho"] == pytest.approx(ref.rho, abs=1e-9)
+            assert got["latency"] == pytest.approx(ref.latency, rel=1e-9)
+            assert got["energy"] == pytest.approx(ref.energy, rel=1e-9)
+        else:
+            assert got["reason"] == ref.reason and got["split"] == -1 and np.isnan(got["rho"])
+
+
+def test_grid_point_refuses_settings_off_the_grid(small_grid):
+    setting = {k: v[0] for k, v in SMALL_AXES.items()}
+    with pytest.raises(ValueError, match="^latency must be one of"):
+        grid_point(small_grid, **{**setting, "latency": 0.2})
+    with pytest.raises(ValueError, match="^users must be given"):
+        grid_point(small_grid, **{k: v for k, v in setting.items() if k != "users"})
+    with pytest.raises(ValueError, match="^axes must have the keys"):
+        explorer_grid({"latency": (1.0,)}, use_cache=False)
+
+
+def test_grid_json_round_trips(small_grid):
+    data = json.loads(grid_json(small_grid))
+    assert data["shape"] == list(small_grid.shape)
+    flat = np.ravel_multi_index((1, 0, 1, 1, 0, 2), small_grid.shape)  # C order, as the page reads
+    assert data["split"][flat] == small_grid.split[1, 0, 1, 1, 0, 2]
+    rho = small_grid.values["rho"][1, 0, 1, 1, 0, 2]
+    assert data["rho"][flat] == (None if np.isnan(rho) else pytest.approx(rho, rel=1e-3))
+    assert len(data["reasons"]) == len(small_grid.reasons)
+
+
+def test_page_html_is_self_contained(small_grid):
+    page = explorer_html(small_grid, uid="cx-test")
+    assert page.count('type="range"') == len(SMALL_AXES)
+    assert 'id="cx-test-plot"' in page and 'id="cx-test-data"' in page
+    assert "<script src" not in page  # nothing is loaded from elsewhere
+    assert len(page) > 1_000_000  # plotly's JavaScript is inside: the page needs no network
+    lean = explorer_html(small_grid, uid="cx-test", include_plotlyjs=False)
+    assert len(lean) < 50_000 and "Plotly.react" in lean
+    data = lean.split('id="cx-test-data">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(data.replace("<\\/", "</"))["shape"] == list(small_grid.shape)
+    with pytest.raises(ValueError, match="^uid"):
+        explorer_html(small_grid, uid="bad id")
+
+
+def test_default_grid_is_small():
+    grid = explorer_grid()
+    assert len(grid_json(grid)) < 2_000_000
+    default = Scenario.default()
+    # the default scenario is a grid point, and the page starts there
+    point = grid_point(grid, model=default.profile.name, users=1, min_split=default.min_split,
+                       latency=default.budget.latency, energy=default.budget.energy,
+                       distance=100.0)
+    assert point["feasible"]

@@ -6,7 +6,7 @@ import types
 
 from sphinx.builders.html._assets import _JavaScript
 
-from coinfer import sphinxext
+from coinfer.app import sphinxext
 
 
 def test_mathjax_is_installed_locally():

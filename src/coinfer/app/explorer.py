@@ -9,6 +9,11 @@ The logic is split from the widgets so that it can be tested without a browser o
   :func:`explorer_figure` puts the two figures together;
 * :func:`explorer_widget` wires ipywidgets sliders to the three, refreshing an HTML and an Image widget
   in a callback (so the widget's state after a slider move is checkable in plain Python).
+
+The settings: the latency and energy budgets, the bandwidth, the distance, the model, the privacy floor
+(``min_split``, the fewest blocks that must run on the device), the largest pruning ratio ``rho_max``
+and the server load (``users`` sharing the edge server equally, each getting ``flops / users``).
+For a page without a kernel, :mod:`coinfer.app.explorer_grid` precomputes a grid of the same optima.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from ..system import Breakdown, Budget, Scenario, Uplink, evaluate, path_gain
 from ..validation import check_int, check_real
+from .report import split_words as _split_words
 
 __all__ = [
     "EXPLORER_DEFAULTS",
@@ -37,7 +43,7 @@ __all__ = [
     "explorer_widget",
 ]
 
-#: Slider start values: the documented default scenario (:mod:`coinfer.defaults`; its channel gain
+#: Slider start values: the documented default scenario (:mod:`coinfer.system.defaults`; its channel gain
 #: is the 3GPP path gain at 100 m).
 EXPLORER_DEFAULTS = {
     "model": "gpt2-large",
@@ -45,14 +51,21 @@ EXPLORER_DEFAULTS = {
     "energy": Budget().energy,  # J
     "bandwidth": Uplink().bandwidth,  # Hz
     "distance": 100.0,  # m
+    "min_split": Scenario.__dataclass_fields__["min_split"].default,  # blocks
+    "rho_max": Scenario.__dataclass_fields__["rho_max"].default,
+    "users": 1,  # sharing the edge server
 }
 
-#: Slider ranges ``(lo, hi)`` in SI units (latency s, energy J, bandwidth Hz, distance m).
+#: Slider ranges ``(lo, hi)`` in SI units (latency s, energy J, bandwidth Hz, distance m; the privacy
+#: floor in blocks, capped at the model's number of blocks; users sharing the server).
 EXPLORER_RANGES = {
     "latency": (0.02, 5.0),
     "energy": (0.001, 1.0),
     "bandwidth": (0.2e6, 100.0e6),
     "distance": (10.0, 1000.0),
+    "min_split": (0, 48),
+    "rho_max": (0.5, 0.99),
+    "users": (1, 64),
 }
 
 
@@ -82,16 +95,23 @@ def explorer_scenario(
     energy: float = EXPLORER_DEFAULTS["energy"],
     bandwidth: float = EXPLORER_DEFAULTS["bandwidth"],
     distance: float = EXPLORER_DEFAULTS["distance"],
+    min_split: int = EXPLORER_DEFAULTS["min_split"],
+    rho_max: float = EXPLORER_DEFAULTS["rho_max"],
+    users: int = EXPLORER_DEFAULTS["users"],
     seq_len: int = 128,
 ) -> Scenario:
-    """The default scenario with the explorer's five settings applied.
+    """The default scenario with the explorer's settings applied.
 
     Args:
-        model: a name in :data:`coinfer.profile.BUILTIN_MODELS`.
+        model: a name in :data:`coinfer.system.BUILTIN_MODELS`.
         latency: latency budget ``T_max`` in s.
         energy: device energy budget ``E_max`` in J.
         bandwidth: uplink bandwidth ``B`` in Hz.
         distance: device-server distance in m (3GPP path loss, no fading).
+        min_split: privacy floor: the fewest blocks run on the device, in ``[0, L]``.
+        rho_max: the largest pruning ratio, in ``[0, 1)``.
+        users: number of users sharing the edge server equally (each gets ``flops / users``
+            FLOP/s), in ``[1, inf)``.
         seq_len: input tokens ``n``.
     """
     from ..system import BUILTIN_MODELS
@@ -103,12 +123,21 @@ def explorer_scenario(
     check_real("bandwidth", bandwidth, 0.0, lo_open=True, unit="Hz")
     check_real("distance", distance, 0.0, lo_open=True, unit="m")
     check_int("seq_len", seq_len, 1)
-    return Scenario.default(
-        model,
-        seq_len,
+    check_real("rho_max", rho_max, 0.0, 1.0, hi_open=True)
+    check_int("users", users, 1)
+    base = Scenario.default(model, seq_len)
+    check_int("min_split", min_split, 0, base.profile.n_blocks)
+    return base.replace(
         budget=Budget(latency=float(latency), energy=float(energy)),
         uplink=Uplink(bandwidth=float(bandwidth), gain=float(path_gain(distance))),
+        flops=base.server.flops / users,
+        min_split=int(min_split),
+        rho_max=float(rho_max),
     )
+
+
+def _n_blocks(model: str) -> int:
+    return Scenario.default(model).profile.n_blocks
 
 
 def explorer_point(**settings) -> ExplorerPoint:
@@ -123,16 +152,6 @@ def explorer_point(**settings) -> ExplorerPoint:
     return ExplorerPoint(scenario=scenario, solution=solution, breakdown=breakdown)
 
 
-def _split_words(split: int, n_blocks: int) -> str:
-    if split == 0:
-        return "fully on the server"
-    if split == n_blocks:
-        return "fully on the device"
-    device = "block 1" if split == 1 else f"blocks 1-{split}"
-    server = f"block {n_blocks}" if split == n_blocks - 1 else f"blocks {split + 1}-{n_blocks}"
-    return f"device runs {device}, server {server} and the head"
-
-
 def explorer_summary(point: ExplorerPoint) -> str:
     """A plain-text summary of the optimum (fixed formats, SI units; a few lines)."""
     sc, sol = point.scenario, point.solution
@@ -140,17 +159,19 @@ def explorer_summary(point: ExplorerPoint) -> str:
     head = (
         f"{sc.profile.name}, {sc.profile.seq_len} tokens; T_max = {sc.budget.latency:.3f} s, "
         f"E_max = {sc.budget.energy:.3f} J, B = {sc.uplink.bandwidth / 1e6:.2f} MHz, "
-        f"g = {10 * math.log10(sc.uplink.gain):.1f} dB"
+        f"g = {10 * math.log10(sc.uplink.gain):.1f} dB\n"
+        f"privacy floor min_split = {sc.min_split}, rho_max = {sc.rho_max:.2f}, "
+        f"server {sc.server.flops / 1e12:.3g} TFLOP/s"
     )
     if not sol.feasible:
-        return f"{head}\nINFEASIBLE: {sol.reason}"
+        return f"{head}\n" + textwrap.fill(f"INFEASIBLE: {sol.reason}", 80)
     b = point.breakdown
     power_dbm = 10 * math.log10(sol.power * 1e3) if sol.power > 0 else -math.inf
     return "\n".join(
         [
             head,
             f"split s = {sol.split} of {L} ({_split_words(sol.split, L)})",
-            f"pruning ratio rho = {sol.rho:.4f}; distortion bound Dbar = {sol.objective:.4g}",
+            f"pruning ratio rho = {sol.rho:.4f}; surrogate objective Dbar = {sol.objective:.4g}",
             f"transmit power p = {sol.power:.4f} W ({power_dbm:.1f} dBm); "
             f"clock f = {sol.freq / 1e9:.3f} GHz",
             f"latency {float(b.latency):.4f} s = device {float(b.t_device):.4f} + uplink "
@@ -291,19 +312,42 @@ def explorer_widget(**defaults):
         "energy": log_slider("energy", "energy budget (J)", 1.0, ".3f"),
         "bandwidth": log_slider("bandwidth", "bandwidth (MHz)", 1e6, ".2f"),
         "distance": log_slider("distance", "distance (m)", 1.0, ".0f"),
+        "min_split": w.IntSlider(
+            value=start["min_split"], min=0, max=_n_blocks(start["model"]),
+            description="privacy floor (blocks)", continuous_update=False, style=style,
+            layout=layout,
+        ),
+        "rho_max": w.FloatSlider(
+            value=start["rho_max"], min=EXPLORER_RANGES["rho_max"][0],
+            max=EXPLORER_RANGES["rho_max"][1], step=0.01, description="largest pruning rho_max",
+            readout_format=".2f", continuous_update=False, style=style, layout=layout,
+        ),
+        "users": w.IntSlider(
+            value=start["users"], min=EXPLORER_RANGES["users"][0], max=EXPLORER_RANGES["users"][1],
+            description="users sharing the server", continuous_update=False, style=style,
+            layout=layout,
+        ),
     }
     scale = {"bandwidth": 1e6}
     summary = w.HTML()
     chart = w.Image(format="png")
 
     def refresh(_change=None):
-        settings = {k: c.value * scale.get(k, 1.0) if k != "model" else c.value
-                    for k, c in controls.items()}
+        settings = {k: c.value * scale[k] if k in scale else c.value for k, c in controls.items()}
         point = explorer_point(**settings)
         summary.value = f"<pre>{html.escape(explorer_summary(point))}</pre>"
         chart.value = figure_png(explorer_figure(point))
         return point
 
+    def new_model(change):
+        # the privacy floor cannot exceed the new model's number of blocks
+        floor = controls["min_split"]
+        L = _n_blocks(change["new"])
+        if floor.value > L:
+            floor.value = L  # triggers a refresh with the old model, then the model's own follows
+        floor.max = L
+
+    controls["model"].observe(new_model, names="value")
     for control in controls.values():
         control.observe(refresh, names="value")
     box = w.VBox([*controls.values(), summary, chart])

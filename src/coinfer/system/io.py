@@ -99,9 +99,11 @@ def read_mapping(path) -> dict:
     if suffix not in (".toml", ".json"):
         raise ScenarioError(f"file must end in .toml or .json; got {str(p)!r}")
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"file {str(p)!r} cannot be read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise ScenarioError(f"file {str(p)!r} cannot be read: it is not UTF-8 text") from None
     try:
         data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
@@ -155,7 +157,17 @@ def _section(name: str, values):
                     raise ScenarioError(f"{name}.distance must be in (0, inf) m; got {value!r}")
                 converted = float(path_gain(value))
             else:  # dBm to W, and dBm/Hz to W/Hz alike
-                converted = dbm_to_watt(value)
+                if not math.isfinite(value):
+                    unit = "dBm" if alt == "p_max_dbm" else "dBm/Hz"
+                    raise ScenarioError(f"{name}.{alt} must be in (-inf, inf) {unit}; got {value!r}")
+                try:
+                    converted = dbm_to_watt(value)
+                except OverflowError:
+                    converted = math.inf
+                if not (0.0 < converted < math.inf):
+                    raise ScenarioError(
+                        f"{name}.{alt} = {value!r} gives {base} = {converted!r}, outside (0, inf)"
+                    )
             if base in kwargs:
                 given = kwargs[base]
                 if alt != "distance" or not math.isclose(given, converted, rel_tol=_TWIN_RTOL):
@@ -335,7 +347,11 @@ def scenario_to_mapping(scenario: Scenario, distance: float | None = None) -> di
     channel came from one, is written beside the gain it implies.
     """
     p = scenario.profile
-    builtin = p.name in BUILTIN_MODELS and p.seq_len >= 1 and p == builtin_profile(p.name, p.seq_len)
+    builtin = (
+        p.name in BUILTIN_MODELS
+        and p.seq_len >= 1
+        and profile_to_mapping(p) == profile_to_mapping(builtin_profile(p.name, p.seq_len))
+    )
     out: dict[str, Any] = (
         {"model": p.name, "seq_len": p.seq_len, "n_blocks": p.n_blocks}
         if builtin
@@ -361,6 +377,7 @@ def profile_to_mapping(profile: ModelProfile) -> dict:
         "attn_flops": profile.attn_flops.tolist(),
         "head_flops": profile.head_flops,
         "feature_bits": profile.feature_bits.tolist(),
+        "head_prunable": bool(profile.head_prunable),
     }
 
 
@@ -369,7 +386,7 @@ def profile_from_mapping(data: dict) -> ModelProfile:
     if not isinstance(data, dict):
         raise ScenarioError(f"a profile must be a table/object; got {type(data).__name__}")
     keys = ("name", "seq_len", "n_params", "n_blocks", "weight_flops", "attn_flops", "head_flops",
-            "feature_bits")
+            "feature_bits", "head_prunable")
     for key in data:
         if key not in keys:
             raise _unknown("profile", key, keys)
@@ -385,6 +402,7 @@ def profile_from_mapping(data: dict) -> ModelProfile:
             name=str(data.get("name", "")),
             seq_len=data.get("seq_len", 0),
             n_params=data.get("n_params", 0),
+            **({"head_prunable": data["head_prunable"]} if "head_prunable" in data else {}),
         )
     except (ValueError, TypeError) as exc:
         raise ScenarioError(f"profile.{exc}") from exc
