@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coinfer.system.defaults import DEFAULTS, default, defaults_table
 from coinfer.system import (
     Budget,
     Device,
@@ -19,6 +18,7 @@ from coinfer.system import (
     path_gain,
     path_loss_db,
 )
+from coinfer.system.defaults import DEFAULTS, default, defaults_table
 
 BIB = Path(__file__).resolve().parents[1] / "references.bib"
 
@@ -71,7 +71,7 @@ def test_shown_values_agree_with_si_values():
 def test_table_has_one_row_per_entry():
     table = defaults_table().splitlines()
     assert len(table) == 2 + len(DEFAULTS)
-    for line, key in zip(table[2:], DEFAULTS):
+    for line, key in zip(table[2:], DEFAULTS, strict=True):
         assert f"`{key}`" in line and line.count("|") == 6
     assert "{cite:p}`lyu2026quantization`" in defaults_table()
     assert "[lyu2026quantization]" in defaults_table(cite_role="")

@@ -10,18 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer.optimize import (
-    BatchSolution,
-    kkt_curve,
-    Solution,
-    least_energy,
-    solve,
-    solve_batch,
+from coinfer.optimize import Solution, kkt_curve, least_energy, solve, solve_batch
+from coinfer.optimize.references import random_scenario, random_work_curves
+from coinfer.system import (
+    Budget,
+    ModelProfile,
+    Scenario,
+    Uplink,
+    evaluate,
     uplink_energy,
     uplink_power,
 )
-from coinfer.optimize.references import random_scenario
-from coinfer.system import Budget, ModelProfile, Scenario, Uplink, evaluate
 
 SEEDS = st.integers(min_value=0, max_value=10**6)
 
@@ -58,7 +57,7 @@ def test_feasible_points_satisfy_every_constraint(seed):
         bd = evaluate(sc, sol.split, sol.rho, sol.power, sol.freq, rtol=1e-9)
         assert bool(bd.feasible)
         assert 0.0 <= sol.rho <= sc.rho_max
-        assert sol.rho_gap <= 1e-9
+        assert sol.rho_gap <= 2e-9  # search bracket (< 1e-12) plus the 1e-9 split tie slack
     else:
         assert sol.reason.split(":")[0] in ("latency", "energy")
         assert math.isnan(sol.rho) and math.isnan(sol.power) and math.isnan(sol.freq)
@@ -177,7 +176,7 @@ def test_batch_matches_single_solves():
     sc = Scenario.default(model="gpt2", budget=Budget(latency=0.25, energy=0.01))
     gains = sc.uplink.gain * np.random.default_rng(1).exponential(size=40)
     bat = solve_batch(sc, gains)
-    assert isinstance(bat, BatchSolution) and len(bat) == 40
+    assert isinstance(bat, Solution) and bat.batched and len(bat) == 40
     assert bat.split_rho.shape == (40, sc.profile.n_blocks - sc.min_split + 1)
     for i in range(0, 40, 7):
         one = solve(sc.replace(gain=float(gains[i])))
@@ -257,3 +256,144 @@ def test_infeasible_instances_emit_no_runtime_warning():
         tight = solve(sc.replace(budget=Budget(latency=1e-6, energy=1e-9)), split=L)
     assert not any(s.feasible for s in sols) and not bat.feasible.any() and not tight.feasible
     assert sols[1].reason.startswith("energy") and tight.reason.startswith("latency")
+
+
+# ---- monotonicity in the budgets ------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(SEEDS, st.floats(1.0, 10.0), st.sampled_from(["latency", "energy"]))
+def test_rho_is_nonincreasing_as_a_budget_grows(seed, factor, which):
+    """A larger T_max or E_max only enlarges the feasible set: rho* cannot rise."""
+    sc = random_scenario(seed)
+    if which == "energy" and not math.isfinite(sc.budget.energy):
+        return
+    small = solve(sc)
+    big = solve(sc.replace(**{which: getattr(sc.budget, which) * factor}))
+    if small.feasible:
+        assert big.feasible
+        assert big.rho <= small.rho + small.rho_gap + big.rho_gap + 1e-12
+
+
+# ---- measured work curves -------------------------------------------------------------------------
+
+
+def measured_curves(sc, seed, kinds=("unstructured", "structured")):
+    """Random measured-looking work curves (non-increasing, flat parts, kinks, per-split numbers)."""
+    return random_work_curves(sc, seed, kinds)
+
+
+def _with_curves(seed, n_kinds):
+    sc = random_scenario(seed)
+    kinds = ("unstructured", "structured")[:n_kinds]
+    return sc.replace(work=measured_curves(sc, seed + 1, kinds))
+
+
+@settings(max_examples=40, deadline=None)
+@given(SEEDS, st.integers(1, 2))
+def test_measured_curves_solution_is_feasible_and_no_grid_point_beats_it(seed, n_kinds):
+    sc = _with_curves(seed, n_kinds)
+    sol = solve(sc)
+    kinds = [w.pruning for w in sc.work]
+    if sol.feasible:
+        assert sol.pruning in kinds
+        bd = evaluate(sc, sol.split, sol.rho, sol.power, sol.freq, pruning=sol.pruning)
+        assert bool(bd.feasible)
+        assert sol.rho_gap <= 2e-9  # search bracket (< 1e-12) plus the 1e-9 split tie slack
+        rho_try = sol.rho - 1e-6
+    else:
+        rho_try = sc.rho_max
+    if rho_try < 0:
+        return
+    p, f = _grid_points(sc, n=60)
+    # the surrogate objective ignores the kind: less objective means less rho, for every kind
+    for kind in kinds:
+        for s in range(sc.min_split, sc.profile.n_blocks + 1):
+            bd = evaluate(sc, s, rho_try, p, f, rtol=0.0, pruning=kind)
+            assert not bd.feasible.any(), (seed, kind, s)
+
+
+@settings(max_examples=15, deadline=None)
+@given(SEEDS, st.integers(1, 2))
+def test_measured_curves_agree_with_the_dense_grid(seed, n_kinds):
+    from coinfer.optimize.references import grid_solve
+
+    sc = _with_curves(seed, n_kinds)
+    ours = solve(sc)
+    n = 41
+    ref = grid_solve(sc, n_rho=n, n_power=n, n_freq=n)
+    if ref.feasible:
+        assert ref.rho >= ours.rho - 1e-9  # the grid is never better than the certified optimum
+        assert ours.feasible
+    if not ours.feasible:
+        assert not ref.feasible
+
+
+@settings(max_examples=40, deadline=None)
+@given(SEEDS, st.lists(st.floats(0.01, 0.98), max_size=4))
+def test_paper_model_as_a_work_curve_gives_the_same_answer(seed, extra):
+    """The paper's work written as a WorkCurve (affine, so exact with any grid) changes nothing."""
+    from coinfer.system import WorkCurve
+
+    sc = random_scenario(seed)
+    grid = np.unique(np.concatenate([[0.0, sc.rho_max], np.array(extra) * sc.rho_max]))
+    curve = WorkCurve.from_profile(sc.profile, sc.device, sc.server, grid)
+    a, b = solve(sc), solve(sc.replace(work=(curve,)))
+    assert a.feasible == b.feasible
+    assert b.pruning == "paper"
+    if a.feasible:
+        assert b.rho == pytest.approx(a.rho, abs=1e-9)
+        assert b.energy == pytest.approx(a.energy, rel=1e-6)
+        assert b.split_rho == pytest.approx(a.split_rho, abs=1e-9, nan_ok=True)
+
+
+def test_the_cheaper_kind_wins_and_the_objective_decides_between_kinds():
+    from coinfer.system import WorkCurve
+    from coinfer.theory import Objective, SurrogateObjective
+
+    sc = Scenario.default()
+    base = solve(sc)
+    assert base.feasible and base.rho > 0
+    grid = [0.0, 0.5, sc.rho_max]
+    paper = WorkCurve.from_profile(sc.profile, sc.device, sc.server, grid)
+    cheap = WorkCurve(pruning="structured", rho=paper.rho, device_cycles=0.8 * paper.device_cycles,
+                      server_seconds=paper.server_seconds)
+    dear = WorkCurve(pruning="unstructured", rho=paper.rho, device_cycles=paper.device_cycles,
+                     server_seconds=paper.server_seconds)
+    two = sc.replace(work=(dear, cheap))
+    sol = solve(two)
+    assert sol.pruning == "structured" and sol.rho < base.rho
+    assert solve(sc.replace(work=(dear,))).rho == pytest.approx(base.rho, abs=1e-9)
+
+    class Penalised(Objective):
+        """The surrogate, plus a large constant for structured pruning (worse quality)."""
+
+        def __call__(self, rho, pruning=None):
+            return SurrogateObjective()(rho) + (10.0 if pruning == "structured" else 0.0)
+
+    sol = solve(two.replace(objective=Penalised()))
+    assert sol.pruning == "unstructured" and sol.rho == pytest.approx(base.rho, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(SEEDS, st.integers(0, 2))
+def test_the_certificate_covers_the_split_tie_slack(seed, n_kinds):
+    """The split rule may take a split up to 1e-9 above the least rho (for less energy): rho_gap
+    bounds the distance to the least rho over the splits, search gap and tie slack together."""
+    sc = _with_curves(seed, n_kinds) if n_kinds else random_scenario(seed)
+    sol = solve(sc)
+    if sol.feasible:
+        assert sol.rho - np.nanmin(sol.split_rho) <= sol.rho_gap + 1e-15
+        assert sol.rho_gap <= 2e-9
+
+
+def test_fixed_rho_on_device_with_a_deadline_it_cannot_meet_is_infeasible():
+    """The fully-on-device least-energy point at a fixed rho must report a missed deadline as
+    infeasible (it once returned f_max with the deadline violated)."""
+    sc = Scenario.default(model="gpt2", budget=Budget(latency=0.05, energy=10.0))
+    L = sc.profile.n_blocks
+    for sol in (solve(sc, split=L, rho=0.1), least_energy(sc, L, 0.1)):
+        assert not sol.feasible and sol.reason.startswith("latency")
+        assert math.isnan(sol.rho)
+    ok = solve(sc.replace(latency=5.0), split=L, rho=0.1)
+    assert ok.feasible and ok.latency == pytest.approx(5.0, rel=1e-9)

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coinfer.optimize import least_energy, solve
 from coinfer.optimize.references import (
@@ -15,6 +17,7 @@ from coinfer.optimize.references import (
     cvxpy_solve,
     grid_solve,
     random_scenario,
+    random_work_curves,
     sca_solve,
     slsqp_solve,
 )
@@ -98,6 +101,10 @@ def test_random_scenario_is_seeded_and_valid():
     assert a.budget == b.budget and math.isfinite(a.budget.latency)
     with pytest.raises(ValueError, match="seed"):
         random_scenario(-1)
+    c, d = random_work_curves(a, 3), random_work_curves(a, 3)
+    assert [w.pruning for w in c] == ["unstructured", "structured"]
+    assert all(np.array_equal(x.device_cycles, y.device_cycles) for x, y in zip(c, d, strict=True))
+    assert all(np.all(np.diff(w.device_cycles, axis=1) <= 0) for w in c)  # non-increasing in rho
 
 
 def test_invalid_input():
@@ -108,3 +115,41 @@ def test_invalid_input():
         cvxpy_least_energy(sc, sc.min_split, 1.5)
     with pytest.raises(ValueError, match="references"):
         compare_solvers(1, references=("nope",))
+
+
+@pytest.mark.parametrize("seed", [1, 3, 4, 8])
+def test_cvxpy_per_piece_matches_solver_on_measured_curves(seed):
+    """With piecewise-linear measured work, cvxpy solves one convex program per piece."""
+    sc = random_scenario(seed)
+    sc = sc.replace(work=random_work_curves(sc, seed + 1))
+    ours, ref = solve(sc), cvxpy_solve(sc)
+    if ref.feasible:
+        assert bool(evaluate(sc, ref.split, ref.rho, ref.power, ref.freq, pruning=ref.pruning).feasible)
+    assert ours.feasible == ref.feasible
+    if ours.feasible:
+        assert ref.rho == pytest.approx(ours.rho, abs=1e-6)
+        assert ref.rho >= ours.rho - 1e-9
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10**6))
+def test_cvxpy_agrees_on_random_instances(seed):
+    sc = random_scenario(seed)
+    ours, ref = solve(sc), _checked(sc, cvxpy_solve(sc))
+    if ref.feasible:  # never better than the certified optimum
+        assert ours.feasible and ref.rho >= ours.rho - 1e-9
+    if ours.feasible and ref.feasible:
+        assert ref.rho == pytest.approx(ours.rho, abs=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10**6), st.booleans())
+def test_grid_is_never_better_on_random_instances(seed, curves):
+    sc = random_scenario(seed)
+    if curves:
+        sc = sc.replace(work=random_work_curves(sc, seed))
+    ours, ref = solve(sc), grid_solve(sc, n_rho=17, n_power=17, n_freq=17)
+    if ref.feasible:
+        assert bool(evaluate(sc, ref.split, ref.rho, ref.power, ref.freq,
+                             pruning=ref.pruning).feasible)
+        assert ours.feasible and ref.rho >= ours.rho - 1e-9

@@ -8,8 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer.system.defaults import default
-from coinfer.theory import SurrogateObjective
 from coinfer.system import (
     Breakdown,
     Budget,
@@ -26,6 +24,8 @@ from coinfer.system import (
     rate,
     undominated_splits,
 )
+from coinfer.system.defaults import default
+from coinfer.theory import SurrogateObjective
 
 
 def small_scenario(**changes) -> Scenario:
@@ -271,7 +271,7 @@ def test_default_scenario_uses_the_table():
     assert sc.server.flops == default("EdgeServer.flops")
     assert sc.budget == Budget(default("Budget.latency"), default("Budget.energy"))
     assert sc.rho_max == default("Scenario.rho_max") and sc.min_split == default("Scenario.min_split")
-    assert isinstance(sc.bound, SurrogateObjective)
+    assert isinstance(sc.objective, SurrogateObjective)
 
 
 def test_default_overrides_replace_and_with_gain():
@@ -370,3 +370,84 @@ def test_evaluate_with_per_point_gains_matches_one_scenario_per_gain():
     assert np.isinf(bd.t_uplink[1])  # zero power at a split that sends: never delivered
     with pytest.raises(ValueError, match=r"gain must be in \(0, inf\)"):
         evaluate(sc, 1, rho, 0.1, sc.device.f_max, gain=[0.0])
+
+
+# ---- measured work curves in the cost model --------------------------------------------------------
+
+
+def _curve(sc, kind="unstructured", rho=(0.0, 0.3, 0.7)):
+    """A hand-made non-increasing curve: the paper's work at rho = 0, then a kink and a plateau."""
+    from coinfer.system import WorkCurve
+
+    s = np.arange(sc.profile.n_blocks + 1)
+    c0 = sc.profile.device_flops(0.0, s) / sc.device.flops_per_cycle
+    t0 = sc.profile.server_flops(0.0, s) / sc.server.flops
+    shape = np.array([1.0, 0.5, 0.5])  # halves by rho = 0.3, then flat
+    return WorkCurve(pruning=kind, rho=np.array(rho), device_cycles=c0[:, None] * shape,
+                     server_seconds=t0[:, None] * shape)
+
+
+def test_evaluate_with_a_work_curve_uses_its_cycles_and_server_time():
+    sc = small_scenario()
+    curve = _curve(sc)
+    wsc = sc.replace(work=(curve,))
+    for rho in (0.0, 0.15, 0.3, 0.5, 0.85):  # on the grid, inside a piece, on the plateau, past it
+        b = evaluate(wsc, 1, rho, 0.07, 1e9)
+        cyc = float(curve.cycles(rho, 1))
+        assert b.t_device == pytest.approx(cyc / 1e9, rel=1e-12)
+        assert b.e_device == pytest.approx(1e-28 * cyc * 1e18, rel=1e-12)
+        assert b.t_server == pytest.approx(float(curve.server_time(rho, 1)), rel=1e-12)
+        ref = evaluate(sc, 1, rho, 0.07, 1e9)  # the uplink does not change
+        assert b.t_uplink == ref.t_uplink and b.e_uplink == ref.e_uplink
+    # 7.5e8 cycles at rho = 0.15: halfway between 1.25e9 (4e9 + 1e9 FLOPs) and 6.25e8
+    assert float(curve.cycles(0.15, 1)) == pytest.approx(0.75 * 1.25e9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(rho=st.floats(0.0, 0.9), power=st.floats(1e-3, 0.1), freq=st.floats(1e8, 2e9),
+       grid=st.lists(st.floats(0.01, 0.95), max_size=4))
+def test_the_paper_model_as_a_work_curve_evaluates_the_same(rho, power, freq, grid):
+    from coinfer.system import WorkCurve
+
+    sc = small_scenario(min_split=0)
+    r = np.unique(np.concatenate([[0.0, 0.95], grid]))
+    curve = WorkCurve.from_profile(sc.profile, sc.device, sc.server, r)
+    assert curve.pruning == "paper"
+    a = evaluate(sc, np.arange(4), rho, power, freq)
+    b = evaluate(sc.replace(work=(curve,)), np.arange(4), rho, power, freq)
+    for name in ("t_device", "e_device", "t_server", "latency", "energy"):
+        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-12, atol=1e-18)
+
+
+def test_work_curve_pieces_reproduce_the_curve():
+    sc = small_scenario()
+    curve = _curve(sc)
+    for rho_max in (0.2, 0.3, 0.5, 0.9):
+        pc = curve.pieces(rho_max)
+        assert pc["rho_lo"][0] == 0.0 and pc["rho_hi"][-1] == pytest.approx(rho_max)
+        assert np.all(pc["rho_lo"][1:] == pc["rho_hi"][:-1])  # contiguous
+        assert np.all(pc["dev_slope"] >= 0) and np.all(pc["srv_slope"] >= 0)
+        for j, (lo, hi) in enumerate(zip(pc["rho_lo"], pc["rho_hi"], strict=True)):
+            for rho in np.linspace(lo, hi, 5):
+                u = 1.0 - rho
+                np.testing.assert_allclose(pc["dev_slope"][:, j] * u + pc["dev_icpt"][:, j],
+                                           curve.cycles(rho, np.arange(4)), rtol=1e-12, atol=1e-3)
+                np.testing.assert_allclose(pc["srv_slope"][:, j] * u + pc["srv_icpt"][:, j],
+                                           curve.server_time(rho, np.arange(4)), rtol=1e-12,
+                                           atol=1e-15)
+    # the kink makes the extended line of the steep piece negative at u = 0: allowed
+    assert np.any(curve.pieces(0.9)["dev_icpt"][:, 0] < 0)
+    assert curve.pieces(0.9)["rho_hi"].tolist() == [0.3, 0.7, 0.9]  # flat past the grid
+
+
+def test_evaluate_names_the_pruning_kind():
+    from coinfer.system.costs import pruning_kinds
+
+    sc = small_scenario()
+    two = sc.replace(work=(_curve(sc, "unstructured"), _curve(sc, "structured")))
+    assert pruning_kinds(sc) == ("paper",) and pruning_kinds(two) == ("unstructured", "structured")
+    with pytest.raises(ValueError, match=r"pruning must be one of \('unstructured', 'structured'\)"):
+        evaluate(two, 1, 0.1, 0.07, 1e9)
+    with pytest.raises(ValueError, match=r"pruning must be one of \('paper',\); got 'structured'"):
+        evaluate(sc, 1, 0.1, 0.07, 1e9, pruning="structured")
+    assert bool(evaluate(two, 1, 0.1, 0.07, 1e9, pruning="structured").box_ok)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer import weightstats as ws
+from coinfer.real.weights import model_weight_sample
+from coinfer.theory import weight_fits as ws
 
 
 @settings(max_examples=10, deadline=None)
@@ -70,7 +71,7 @@ def test_block_distinct_counts_detects_4_bit_blocks():
         (lambda: ws.fit_weights([1.0, 1.0, 1.0]), "two distinct values"),
         (lambda: ws.fit_table({}), "weights must not be empty"),
         (lambda: ws.pruning_distortion([1.0], 0.5, measure="l1"), "measure must be"),
-        (lambda: ws.model_weight_sample("gpt5"), "model must be one of"),
+        (lambda: model_weight_sample("gpt5"), "model must be one of"),
     ],
 )
 def test_bad_input(call, match):

@@ -17,7 +17,15 @@ from .baselines import (
     run_method,
 )
 from .result import Solution
-from .solver import kkt_curve, least_energy, select_split, solution_at, solve, solve_batch, split_range
+from .solver import (
+    kkt_curve,
+    least_energy,
+    select_split,
+    solution_at,
+    solve,
+    solve_batch,
+    split_range,
+)
 
 __all__ = [
     "BASELINES",

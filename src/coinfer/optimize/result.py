@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..system import Scenario, evaluate
+from ..system.costs import pruning_kinds
 
 __all__ = ["Solution", "assemble"]
 
@@ -44,13 +45,17 @@ class Solution:
         reason: why the instance is infeasible; empty when feasible (a tuple of strings in a batch).
         t_device, t_uplink, t_server: latency parts in s.
         e_device, e_uplink: energy parts in J.
-        rho_gap: certified bound on ``rho - rho*`` (0 for a closed-form answer; NaN if not certified).
+        rho_gap: certified bound on ``rho - rho*`` (``rho*``: the least feasible ratio over the searched
+            splits, of the chosen pruning kind), covering the search bracket and the split tie slack
+            (0 for a closed-form answer with no tie; NaN if not certified).
         gain: the channel power gain the point was solved for (linear).
         splits: the split points searched, ``(K,)``.
         split_rho: ``rho*(s)`` for each searched split (NaN where infeasible), ``(K,)`` (``(N, K)``).
         split_energy: device energy in J of each split's best point (NaN where infeasible).
         split_feasible: whether each split admits a feasible point.
         method: which solver or baseline produced the point.
+        pruning: the pruning kind whose work the point runs (``"paper"``: the paper's work model,
+            no work curves); a tuple of strings in a batch.
         iterations: crossing-search iterations (each one vectorised pass over all splits).
     """
 
@@ -76,6 +81,7 @@ class Solution:
     split_feasible: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     method: str = "coinfer"
     iterations: int = 0
+    pruning: Any = "paper"
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -98,8 +104,8 @@ class Solution:
             v = getattr(self, f.name)
             if f.name in ("splits", "method", "iterations"):
                 values[f.name] = v
-            elif f.name == "reason":
-                values[f.name] = v[i]
+            elif f.name in ("reason", "pruning"):
+                values[f.name] = v[i] if isinstance(v, tuple) else v
             elif f.name in ("split_rho", "split_energy", "split_feasible"):
                 values[f.name] = np.asarray(v)[i] if np.ndim(v) == 2 else np.asarray(v)
             elif f.name == "split":
@@ -152,7 +158,7 @@ class Solution:
                 f"{self.method}: feasible; split s = {self.split}, rho = {self.rho:.6f} "
                 f"(certified within {self.rho_gap:.1e})",
                 f"power p = {self.power:.4g} W, clock f = {self.freq / 1e9:.4g} GHz, "
-                f"objective {self.objective:.4g}",
+                f"objective {self.objective:.4g}, pruning {self.pruning}",
                 f"latency {self.latency:.4g} s ({shares})",
                 f"energy {self.energy:.4g} J ({e_parts})",
             ]
@@ -184,6 +190,7 @@ def assemble(
     method: str,
     rho_gap: np.ndarray | None = None,
     fixed_split: int | None = None,
+    pruning: tuple[str, ...] | None = None,
     **extra: Any,
 ) -> Solution:
     """A batched :class:`Solution` from points, one per gain, checked with :func:`evaluate`.
@@ -191,8 +198,12 @@ def assemble(
     Where ``ok`` is false the point is discarded (NaN numbers, ``split = -1`` unless the split was
     fixed) and ``reasons`` says why. Where ``ok`` is true but the system model finds a violated
     limit, the point is kept, ``feasible`` is false and the reason names the violation.
+    ``pruning`` gives each point's pruning kind (default: the scenario's only kind), which selects
+    its work curve in :func:`evaluate` and is passed to the objective.
     """
     n = gains.shape[0]
+    if pruning is None:
+        pruning = (pruning_kinds(scenario)[0],) * n
     ok = np.asarray(ok, dtype=bool).copy()
     nan = np.full(n, np.nan)
     point = {
@@ -206,20 +217,23 @@ def assemble(
     reasons = list(reasons)
     feasible = np.zeros(n, dtype=bool)
     idx = np.flatnonzero(ok)
-    if idx.size:
+    kinds = np.asarray(pruning, dtype=object)
+    for kind in sorted(set(kinds[idx].tolist())):
+        sel = idx[kinds[idx] == kind]
         bd = evaluate(
             scenario,
-            point["split"][idx],
-            point["rho"][idx],
-            point["power"][idx],
-            point["freq"][idx],
-            gain=gains[idx],
+            point["split"][sel],
+            point["rho"][sel],
+            point["power"][sel],
+            point["freq"][sel],
+            gain=gains[sel],
+            pruning=kind,
         )
         for k in _COSTS:
-            costs[k][idx] = getattr(bd, k)
-        objective[idx] = scenario.objective(point["rho"][idx])
-        feasible[idx] = bd.feasible
-        for j, i in enumerate(idx):
+            costs[k][sel] = getattr(bd, k)
+        objective[sel] = scenario.objective(point["rho"][sel], pruning=kind)
+        feasible[sel] = bd.feasible
+        for j, i in enumerate(sel):
             if not bd.feasible[j]:
                 reasons[i] = "the returned point violates: " + "; ".join(bd.violations(j))
     gap = nan.copy() if rho_gap is None else np.where(feasible, rho_gap, np.nan)
@@ -232,5 +246,6 @@ def assemble(
         rho_gap=gap,
         gain=np.asarray(gains, dtype=float),
         method=method,
+        pruning=tuple(str(k) for k in kinds),
         **extra,
     )

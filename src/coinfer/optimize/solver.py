@@ -1,21 +1,26 @@
 """The joint optimiser: split point, pruning ratio, transmit power and device clock.
 
 Problem, for a :class:`~coinfer.system.Scenario`: minimise the surrogate objective ``Dbar(rho)`` over the
-split point ``s``, the pruning ratio ``rho``, the power ``p`` and the clock ``f`` subject to
-``Td + Tu + Ts <= T_max``, ``Ed + Eu <= E_max`` and the box limits. ``Dbar`` increases in ``rho``, so the
-optimum is the smallest feasible ``rho`` (for each split), and for that ``rho`` the operating point that
-spends the least device energy within the latency limit.
+split point ``s``, the pruning ratio ``rho``, the power ``p`` and the clock ``f`` (and, with measured
+work curves, the pruning kind) subject to ``Td + Tu + Ts <= T_max``, ``Ed + Eu <= E_max`` and the box
+limits. ``Dbar`` increases in ``rho``, so the optimum is the smallest feasible ``rho`` (for each split
+and kind), and for that ``rho`` the operating point that spends the least device energy within the
+latency limit.
 
-The algorithm (proved in the book chapter "The optimisation algorithm"). Write ``u = 1 - rho``. For a
-fixed operating point ``(p, f)``, latency and energy are *affine* increasing functions of ``u``, so the
-largest feasible ``u`` at that point is ``min(u_T(p, f), u_E(p, f), 1)``. The Karush-Kuhn-Tucker
-conditions of the least-energy problem say that only the points of one monotone curve in the ``(p, f)``
-box matter: with a "price of time" ``mu``, ``2 kappa f^3 = mu`` (clipped at ``f_max``) and
-``(N0 B / g) phi(x) = mu`` (clipped at ``p_max``), where ``x = ln(1 + p g / (N0 B))`` and
-``phi(x) = (x - 1) e^x + 1``. Along that curve (parameter ``lam`` in ``[0, 2]``) ``u_T`` increases and
-``u_E`` decreases, so the best ``u`` is at their crossing, found by a safeguarded regula falsi
-(Illinois) that keeps a bracket: both bracket ends are feasible points, and the bracket certifies the
-gap to the optimum. Everything is vectorised over split points and channel gains.
+The algorithm (proved in the book chapter "The optimisation algorithm"). Write ``u = 1 - rho``. The
+work is piecewise linear in ``u`` (one piece, ``[1 - rho_max, 1]``, in the paper's model; one per grid
+interval of a :class:`~coinfer.system.WorkCurve`). On a piece and at a fixed operating point
+``(p, f)``, latency and energy are *affine* nondecreasing functions of ``u``, so the largest feasible
+``u`` at that point is ``min(u_T(p, f), u_E(p, f), u_hi)``. The Karush-Kuhn-Tucker conditions of the
+least-energy problem say that only the points of one monotone curve in the ``(p, f)`` box matter, and
+that curve does not depend on the work: with a "price of time" ``mu``, ``2 kappa f^3 = mu`` (clipped at
+``f_max``) and ``(N0 B / g) phi(x) = mu`` (clipped at ``p_max``), where ``x = ln(1 + p g / (N0 B))``
+and ``phi(x) = (x - 1) e^x + 1``. Along that curve (parameter ``lam`` in ``[0, 2]``) ``u_T``
+increases and ``u_E`` decreases, so the best ``u`` of a piece is at their crossing, found by a
+safeguarded regula falsi (Illinois) that keeps a bracket: both bracket ends are feasible points, and
+the bracket certifies the gap to the optimum. Per (kind, split) the best piece; per kind the split rule
+(:func:`select_split`); across kinds the least objective. Everything is vectorised over
+(kind, split, piece) columns and channel gains.
 
 Conventions: ``s = 0`` computes nothing on the device (the clock is irrelevant and reported as
 ``f_max``); ``s = L`` sends nothing (the power is reported as 0). ``2^(S/(B t))`` is never formed: the
@@ -31,6 +36,7 @@ import math
 import numpy as np
 
 from ..system import Scenario, uplink_time
+from ..system.costs import pruning_kinds, work_curve
 from ..validation import check_array, check_int, check_real
 from .result import Solution, assemble
 
@@ -46,6 +52,7 @@ __all__ = [
 
 _LN2 = math.log(2.0)
 _TINY = 1e-300  # stands in for a zero slope so that u = (limit - offset) / slope is +-inf, not NaN
+_EDGE = 1e-7  # the crossing search never tries a point closer than this fraction of its bracket to an end
 _TIE_RHO = 1e-9  # split points whose rho* differ by less than this are tied (broken by energy)
 
 
@@ -71,28 +78,61 @@ def split_range(scenario: Scenario, split=None) -> np.ndarray:
 
 
 class _Columns:
-    """Per-split constants: latency ``aT u + bT`` and energy ``aE u + bE`` come from these.
+    """One column per (pruning kind, split, linear piece of the work): the constants of the search.
 
-    Device cycles ``w(u) = wF u + wA``; server seconds ``t_s(u) = sF u + sA``; ``sig = S ln2 / B``
-    (so that ``t_u = sig / x`` with ``x = ln(1 + p g / (N0 B))``).
+    On a column, device cycles are ``w(u) = wF u + wA`` and server seconds ``t_s(u) = sF u + sA``
+    for ``u = 1 - rho`` in ``[u_lo, u_hi]`` (the piece); ``wF, sF >= 0``, the intercepts may be
+    negative for a measured curve, but ``w`` and ``t_s`` are ``>= 0`` on the piece.
+    ``sig = S ln2 / B`` (so that ``t_u = sig / x`` with ``x = ln(1 + p g / (N0 B))``). The paper's
+    work model is one piece, ``[1 - rho_max, 1]``. ``group`` numbers the (kind, split) pairs:
+    ``kind_index * K + split_index``; the columns of a kind are ordered (split, piece).
     """
 
-    def __init__(self, scenario: Scenario, splits: np.ndarray):
+    FIELDS = ("wF", "wA", "sF", "sA", "sig", "has_up", "u_lo", "u_hi", "group")
+
+    def __init__(self, scenario: Scenario, splits: np.ndarray, rho=None):
         prof, dev, srv = scenario.profile, scenario.device, scenario.server
-        fw_dev, fa_dev = prof.device_work(splits)
-        fw_srv, fa_srv = prof.server_work(splits)
-        self.wF = fw_dev / dev.flops_per_cycle
-        self.wA = fa_dev / dev.flops_per_cycle
-        self.sF = fw_srv / srv.flops
-        self.sA = fa_srv / srv.flops
+        self.kinds = pruning_kinds(scenario)
+        K = splits.shape[0]
         bits = prof.feature_bits[splits]
-        self.has_up = bits > 0
-        self.sig = bits * _LN2 / scenario.uplink.bandwidth
+        parts: dict[str, list] = {f: [] for f in self.FIELDS}
+        self.n_pieces = []
+        for ki, kind in enumerate(self.kinds):
+            curve = work_curve(scenario, kind)
+            if curve is None:  # the paper's model: one piece, affine in u with intercepts >= 0
+                fw_dev, fa_dev = prof.device_work(splits)
+                fw_srv, fa_srv = prof.server_work(splits)
+                c = dict(wF=fw_dev / dev.flops_per_cycle, wA=fa_dev / dev.flops_per_cycle,
+                         sF=fw_srv / srv.flops, sA=fa_srv / srv.flops)
+                c = {k: v[:, None] for k, v in c.items()}
+                rho_lo, rho_hi = np.zeros(1), np.array([scenario.rho_max])
+            else:
+                pc = curve.pieces(scenario.rho_max)
+                c = dict(wF=pc["dev_slope"][splits], wA=pc["dev_icpt"][splits],
+                         sF=pc["srv_slope"][splits], sA=pc["srv_icpt"][splits])
+                rho_lo, rho_hi = pc["rho_lo"], pc["rho_hi"]
+            if rho is not None:  # a fixed ratio: only the (first) piece that holds it
+                j = int(np.flatnonzero((rho_lo <= rho) & (rho <= rho_hi))[0])
+                c = {k: v[:, j : j + 1] for k, v in c.items()}
+                rho_lo, rho_hi = rho_lo[j : j + 1], rho_hi[j : j + 1]
+            J = rho_lo.shape[0]
+            self.n_pieces.append(J)
+            shape = (K, J)
+            for k, v in c.items():
+                parts[k].append(np.broadcast_to(v, shape).ravel())
+            parts["sig"].append(np.repeat(bits * _LN2 / scenario.uplink.bandwidth, J))
+            parts["has_up"].append(np.repeat(bits > 0, J))
+            parts["u_lo"].append(np.broadcast_to(1.0 - rho_hi, shape).ravel())
+            parts["u_hi"].append(np.broadcast_to(1.0 - rho_lo, shape).ravel())
+            parts["group"].append(np.repeat(ki * K + np.arange(K), J))
+        for k, v in parts.items():
+            setattr(self, k, np.concatenate(v))
 
     def take(self, mask):
         out = object.__new__(_Columns)
-        for k, v in self.__dict__.items():
-            out.__dict__[k] = v[mask]
+        out.__dict__.update(self.__dict__)
+        for k in self.FIELDS:
+            setattr(out, k, getattr(self, k)[mask])
         return out
 
 
@@ -111,7 +151,7 @@ class _Curve:
         self.wF, self.wA, self.sF, self.sA, self.sig = cols.wF, cols.wA, cols.sF, cols.sA, cols.sig
         self.T, self.E = bud.latency, bud.energy
         self.kappa, self.f_max = dev.kappa, dev.f_max
-        self.u_min = 1.0 - scenario.rho_max
+        self.u_lo, self.u_hi = cols.u_lo, cols.u_hi
         self.c = (up.noise_psd * up.bandwidth / gains)[:, None]  # W: p = c (e^x - 1)
         self.x_max = np.log1p(dev.p_max / self.c)
         self.x_lo = np.minimum(self.sig / self.T, self.x_max)
@@ -139,30 +179,46 @@ class _Curve:
         return p, f, aT, bT, aE, bE
 
     def crossing(self, lam):
-        """``u_T`` clipped to [0, 2] and ``min(u_E, 1)`` clipped to [0, 1], at ``lam``."""
+        """``u_T`` and ``m = min(u_E, u_hi)`` at ``lam``, read on the piece ``[u_lo, u_hi]``.
+
+        A value below ``u_lo`` (the limit is missed at ``u_lo``) becomes the marker ``u_lo - 1``: the
+        affine extension below the piece is not the model there (a measured curve's cycles could
+        turn negative), but "missed at ``u_lo``" is, and it is monotone in ``lam``. ``u_T`` is capped
+        at ``u_hi + 1`` (the latency limit is slack on the whole piece).
+        """
         _, _, aT, bT, aE, bE = self.at(lam)
-        uT = np.minimum(np.maximum((self.T - bT) / np.maximum(aT, _TINY), 0.0), 2.0)
-        with np.errstate(invalid="ignore"):
-            uE = np.minimum(np.maximum((self.E - bE) / np.maximum(aE, _TINY), 0.0), 1.0)
-        return uT, uE
+        lo, hi = self.u_lo, self.u_hi
+        uT = (self.T - bT) / np.maximum(aT, _TINY)  # the caller silences inf arithmetic
+        uE = (self.E - bE) / np.maximum(aE, _TINY)
+        uT = np.where(uT < lo, lo - 1.0, np.minimum(uT, hi + 1.0))
+        m = np.where(uE < lo, lo - 1.0, np.minimum(uE, hi))
+        return uT, m
 
 
 def _search(curve: _Curve, target=None, tol_u=1e-13, tol_lam=1e-15, max_iter=100):
+    """:func:`_search_body` with floating-point warnings of inf arithmetic silenced once (an
+    ``errstate`` per iteration costs as much as the iteration's arithmetic)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _search_body(curve, target, tol_u, tol_lam, max_iter)
+
+
+def _search_body(curve: _Curve, target, tol_u, tol_lam, max_iter):
     """Safeguarded regula falsi (Illinois) for the crossing of ``u_T`` and ``min(u_E, 1)`` on the curve.
 
-    ``g(lam) = u_T(lam) - m(lam)`` is nondecreasing; the bracket ``[a, b]`` keeps ``g(a) <= 0 < g(b)``.
+    ``g(lam) = u_T(lam) - m(lam)`` is nondecreasing; the bracket ``[a, b]`` keeps ``g(a) <= 0 <= g(b)``
+    (``a = b`` once a trial point hits ``g = 0``).
     Both ends are feasible points (``u = u_T(a)`` and ``u = m(b)``) and the optimum ``u*`` lies in
     ``[max(u_T(a), m(b)), min(u_T(b), m(a))]``: the search stops elementwise when that interval is
     shorter than ``tol_u``, when its top is below ``u_min`` (infeasible, decided), or when the bracket
     is shorter than ``tol_lam``. With ``target`` (a fixed ``u``), ``m = target`` and the result is the
     first curve point whose latency meets the limit at ``u = target`` (the least-energy point).
 
-    Returns ``(lam, u, gap, uT2, iterations)``: chosen curve parameter, its ``u`` (a feasible point;
-    ``-inf`` if none), a certified bound on ``u* - u``, ``u_T`` at full clock and power, and the
-    number of iterations.
+    Returns ``(lam, u, upper, uT2, iterations)``: chosen curve parameter, its ``u`` (a feasible
+    point when ``>= u_lo``), a certified upper bound on the best ``u`` of the piece (below ``u_lo``:
+    no feasible point), ``u_T`` at full clock and power, and the number of iterations.
     """
     shape = curve.shape
-    u_min = -np.inf if target is not None else curve.u_min
+    u_min = -np.inf if target is not None else curve.u_lo
 
     def ev(lam):
         uT, m = curve.crossing(lam)
@@ -187,20 +243,27 @@ def _search(curve: _Curve, target=None, tol_u=1e-13, tol_lam=1e-15, max_iter=100
             upper, lower = np.minimum(uTb, ma), np.maximum(uTa, mb)
         else:
             upper, lower = uTb, uTa
-        # At rho = 0 (m = 1) the optimum u is known early; keep going for the least-energy point.
-        wide = (upper - lower > tol_u) | ((mb >= 1.0) & (uTb - uTa > tol_u))
+        # At the top of the piece (m = u_hi) the optimum u is known early; keep going for the
+        # least-energy point.
+        wide = (upper - lower > tol_u) | ((mb >= curve.u_hi) & (uTb - uTa > tol_u))
         active = (b - a > tol_lam) & wide & (upper >= u_min)
         if not active.any():
             break
         iterations += 1
         width = b - a
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            c = b - gb * width / (gb - ga)
-        c = np.where((c > a) & (c < b), c, 0.5 * (a + b))
+        c = b - gb * width / (gb - ga)
+        # Safeguard: keep the trial point a fraction _EDGE of the bracket away from both ends, so
+        # the bracket shrinks by at least that factor even when the interpolation sticks to an
+        # end (as it does once an end sits on the root: then Illinois halving alone degrades to
+        # one-sided bisection, tens of iterations).
+        c = np.minimum(np.maximum(c, a + _EDGE * width), b - _EDGE * width)
+        c = np.where((c > a) & (c < b), c, 0.5 * (a + b))  # NaN, or rounded onto an end
         uTc, mc = ev(c)
         gc = uTc - mc
+        # g(c) = 0: c is the crossing itself (or, in the least-energy mode, the first point that
+        # meets the latency limit at the target): both ends move onto it and the bracket collapses.
         left = active & (gc <= 0)
-        right = active & (gc > 0)
+        right = active & (gc >= 0)
         # Illinois: when the same end survives twice, halve its value so the other end moves too.
         gb = np.where(left & (side == -1), 0.5 * gb, gb)
         ga = np.where(right & (side == 1), 0.5 * ga, ga)
@@ -213,28 +276,29 @@ def _search(curve: _Curve, target=None, tol_u=1e-13, tol_lam=1e-15, max_iter=100
     if target is not None:
         ok = gb_true >= 0
         u = np.where(ok, target, -np.inf)
-        return b, u, np.zeros(shape), uT2, iterations
+        return b, u, u, uT2, iterations
     cand_a = np.where(ga_true <= 0, uTa, -np.inf)
     cand_b = np.where(gb_true >= 0, mb, -np.inf)
     take_b = cand_b > cand_a
     u = np.where(take_b, cand_b, cand_a)
     lam = np.where(take_b, b, a)
-    upper = np.where(a < b, np.minimum(uTb, ma), u)
-    gap = np.maximum(upper - u, 0.0)
-    return lam, u, gap, uT2, iterations
+    upper = np.maximum(np.where(a < b, np.minimum(uTb, ma), u), u)
+    return lam, u, upper, uT2, iterations
 
 
 def _device_only(scenario: Scenario, cols: _Columns, n: int, target=None):
-    """Exact optimum for splits that send nothing (``S(s) = 0``, e.g. ``s = L``): only the clock.
+    """Exact optimum for columns that send nothing (``S(s) = 0``, e.g. ``s = L``): only the clock.
 
     For fixed ``u`` the least energy puts the latency at its limit: ``f = w(u) / (T - t_s(u))``. The
-    limits ``f <= f_max`` and ``kappa w^3 / (T - t_s)^2 <= E`` are monotone in ``u``: the first is
-    affine (closed form), the second is ``h(u) = w(u)^(3/2) - sqrt(E/kappa) (T - t_s(u)) <= 0`` with
-    ``h`` convex increasing (Newton from the right). Returns ``(u, f, gap, u_lat)`` over ``(n, K)``.
+    limits ``f <= f_max`` and ``kappa w^3 / (T - t_s)^2 <= E`` are monotone in ``u`` on the piece
+    (``w, t_s >= 0`` there, non-decreasing in ``u``): the first is affine (closed form), the second is
+    ``h(u) = w(u)^(3/2) - sqrt(E/kappa) (T - t_s(u)) <= 0`` with ``h`` convex increasing (Newton from
+    the top of the piece). Returns ``(u, f, upper, u_lat)`` over ``(n, C)``; ``u = -inf`` where the
+    column admits no feasible point (with ``target``: where the latency limit misses it).
     """
     dev, bud = scenario.device, scenario.budget
     T, E = bud.latency, bud.energy
-    wF, wA, sF, sA = cols.wF, cols.wA, cols.sF, cols.sA
+    wF, wA, sF, sA, lo, hi = cols.wF, cols.wA, cols.sF, cols.sA, cols.u_lo, cols.u_hi
     # Clock limit: w(u) <= f_max (T - t_s(u)).
     with np.errstate(divide="ignore", invalid="ignore"):
         den = wF + dev.f_max * sF
@@ -243,55 +307,64 @@ def _device_only(scenario: Scenario, cols: _Columns, n: int, target=None):
     K = math.sqrt(E / dev.kappa) if math.isfinite(E) else math.inf
 
     def h(u):
-        return (wF * u + wA) ** 1.5 + K * (sF * u + sA - T)
+        return np.maximum(wF * u + wA, 0.0) ** 1.5 + K * (sF * u + sA - T)
 
     if target is None:
         if math.isinf(K):
             u_en = np.full(wF.shape, np.inf)
         else:
-            h0, h1 = h(0.0), h(1.0)
-            u = np.ones(wF.shape)
+            h_lo, h_hi = h(lo), h(hi)
+            u = hi.copy()
+            # Newton from the right on a convex increasing h: the iterates decrease monotonically
+            # to the root, so the loop stops at the first step that no longer moves u.
             for _ in range(60):
-                hu = h(u)
                 dh = 1.5 * wF * np.sqrt(np.maximum(wF * u + wA, 0.0)) + K * sF
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    step = np.where(dh > 0, hu / dh, 0.0)
-                u_new = np.maximum(u - step, 0.0)
-                if np.all(np.abs(u_new - u) <= 1e-16 * np.maximum(1.0, np.abs(u))):
-                    u = u_new
+                step = np.where(dh > 0, h(u) / np.where(dh > 0, dh, 1.0), 0.0)
+                u_new = np.maximum(u - np.maximum(step, 0.0), lo)
+                if np.all(u_new >= u):
                     break
                 u = u_new
-            u_en = np.where(h1 <= 0, np.inf, np.where(h0 > 0, -np.inf, u))
-        u = np.minimum(np.minimum(u_lat, u_en), 1.0)
+            u_en = np.where(h_hi <= 0, np.inf, np.where(h_lo > 0, -np.inf, u))
+        u = np.minimum(np.minimum(u_lat, u_en), hi)
+        u = np.where(u >= lo, u, -np.inf)
     else:
-        u = np.full(wF.shape, float(target))
+        u = np.where(u_lat >= target - 1e-12, float(target), -np.inf)
     # Infeasible entries have u = -inf and s = L has no server work (sF = 0): clip before the
     # products so that sF * u is never 0 * inf = NaN; those entries still get a finite clock.
-    u_fin = np.clip(u, 0.0, 1.0)
+    u_fin = np.clip(u, lo, hi)
     w = wF * u_fin + wA
     slack = T - (sF * u_fin + sA)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.where(w > 0, np.minimum(w / slack, dev.f_max), dev.f_max)
     f = np.where(np.isfinite(f) & (f > 0), f, dev.f_max)
     tile = (n, 1)
-    return np.tile(u, tile), np.tile(f, tile), np.zeros((n, wF.shape[0])), np.tile(u_lat, tile)
+    u_lat = np.where(u_lat >= lo, u_lat, lo - 1.0)
+    upper = np.where(u > -np.inf, u, lo - 1.0)  # exact (Newton to rounding, closed form)
+    return np.tile(u, tile), np.tile(f, tile), np.tile(upper, tile), np.tile(u_lat, tile)
 
 
-def kkt_curve(scenario: Scenario, split: int, lam) -> dict:
+def kkt_curve(scenario: Scenario, split: int, lam, pruning: str | None = None) -> dict:
     """The least-energy (KKT) curve of a split that sends bits, at parameters ``lam`` in ``[0, 2]``.
 
     Returns a dict of arrays over ``lam``: ``power`` (W), ``freq`` (Hz), ``u_latency`` (the largest
     ``u = 1 - rho`` that meets the latency limit at that point; unclipped) and ``u_energy`` (the same
-    for the energy limit). The optimiser finds where the two cross.
+    for the energy limit). The optimiser finds where the two cross. The curve ``(p, f)`` does not
+    depend on the work; ``u_latency`` and ``u_energy`` are read on the first linear piece of the
+    work of ``pruning`` (the paper's model has one piece).
     """
     _check_scenario(scenario)
     s = check_int("split", split, 0, scenario.profile.n_blocks)
     lam_arr = check_array("lam", lam, ndim=1, lo=0.0, hi=2.0)
+    kinds = pruning_kinds(scenario)
+    kind = kinds[0] if pruning is None else pruning
+    if kind not in kinds:
+        raise ValueError(f"pruning must be one of {kinds}; got {pruning!r}")
     cols = _Columns(scenario, np.array([s]))
+    cols = cols.take(np.flatnonzero(cols.group == kinds.index(kind))[:1])
     if not cols.has_up[0]:
         raise ValueError(f"split must send bits (S(s) > 0) for the uplink curve; got split {s}")
     curve = _Curve(scenario, cols, np.array([scenario.uplink.gain]))
-    p, f, aT, bT, aE, bE = curve.at(lam_arr[None, :, None][0])
+    p, f, aT, bT, aE, bE = curve.at(lam_arr[:, None])
     with np.errstate(divide="ignore", invalid="ignore"):
         uT = (scenario.budget.latency - bT) / aT
         uE = (scenario.budget.energy - bE) / aE
@@ -311,24 +384,27 @@ def _check_scenario(scenario):
         )
 
 
-def _per_split(scenario: Scenario, gains: np.ndarray, splits: np.ndarray, target=None):
-    """Per-split optimum over ``(N, K)``: ``u``, power (W), clock (Hz), gap, ``u_T`` at full speed."""
-    cols = _Columns(scenario, splits)
-    n, k = gains.shape[0], splits.shape[0]
-    u = np.empty((n, k))
-    p = np.zeros((n, k))
-    f = np.empty((n, k))
-    gap = np.empty((n, k))
-    u_fast = np.empty((n, k))
+def _per_column(scenario: Scenario, gains: np.ndarray, cols: _Columns, target=None):
+    """Per-column optimum over ``(N, C)``: ``u`` (``-inf``: infeasible on the column), power (W),
+    clock (Hz), a certified upper bound on the column's best ``u`` (``< u_lo``: none is feasible),
+    ``u_T`` at full speed (``< u_lo``: latency missed)."""
+    n, c = gains.shape[0], cols.wF.shape[0]
+    u = np.empty((n, c))
+    p = np.zeros((n, c))
+    f = np.empty((n, c))
+    gap = np.empty((n, c))
+    u_fast = np.empty((n, c))
     iterations = 0
     up = cols.has_up
     if up.any():
         cu = cols.take(up)
         curve = _Curve(scenario, cu, gains)
         lam, uu, gg, uT2, iterations = _search(curve, target)
+        uu = np.where(uu >= cu.u_lo, uu, -np.inf)
         pp, ff, *_ = curve.at(lam)
         pp = np.minimum(pp, scenario.device.p_max)  # expm1(log1p(.)) may round one ulp above
-        ff = np.where((cu.wF + cu.wA) > 0, ff, scenario.device.f_max)  # s = 0: the clock is idle
+        idle = np.maximum(cu.wF * cu.u_hi + cu.wA, cu.wF * cu.u_lo + cu.wA) <= 0
+        ff = np.where(idle, scenario.device.f_max, ff)  # s = 0: the clock is idle
         u[:, up], p[:, up], f[:, up], gap[:, up], u_fast[:, up] = uu, pp, ff, gg, uT2
     if not up.all():
         cd = cols.take(~up)
@@ -337,20 +413,20 @@ def _per_split(scenario: Scenario, gains: np.ndarray, splits: np.ndarray, target
     return u, p, f, gap, u_fast, iterations
 
 
-def _at_full_speed(scenario: Scenario, gains: np.ndarray, splits: np.ndarray):
-    """Per-split largest ``u`` at ``p = p_max`` (splits that send bits) and ``f = f_max``, closed form.
+def _at_full_speed(scenario: Scenario, gains: np.ndarray, cols: _Columns):
+    """Per-column largest ``u`` at ``p = p_max`` (splits that send bits) and ``f = f_max``, closed form.
 
-    At a fixed point ``(p, f)`` latency and energy are affine in ``u``, so the largest feasible ``u``
-    is ``min(u_T, u_E, 1)``. Returns ``(u, p, f, gap, u_T)`` over ``(N, K)``; the gap is 0.
+    At a fixed point ``(p, f)`` latency and energy are affine in ``u`` on a piece, so the largest
+    feasible ``u`` there is ``min(u_T, u_E, u_hi)`` if that is ``>= u_lo``. Returns
+    ``(u, p, f, gap, u_T)`` over ``(N, C)``; the gap is 0.
     """
-    cols = _Columns(scenario, splits)
     dev, bud, up = scenario.device, scenario.budget, scenario.uplink
     n = gains.shape[0]
     c = (up.noise_psd * up.bandwidth / gains)[:, None]
     x_max = np.log1p(dev.p_max / c)
     t_u = np.where(cols.has_up, cols.sig / x_max, 0.0)
     p = np.where(cols.has_up, dev.p_max, 0.0) + np.zeros((n, 1))
-    f = np.full((n, splits.shape[0]), dev.f_max)
+    f = np.full((n, cols.wF.shape[0]), dev.f_max)
     kf2 = dev.kappa * dev.f_max**2
     aT = cols.wF / dev.f_max + cols.sF
     bT = cols.wA / dev.f_max + cols.sA + t_u
@@ -362,8 +438,10 @@ def _at_full_speed(scenario: Scenario, gains: np.ndarray, splits: np.ndarray):
             return np.where(a > 0, (limit - b) / a, np.where(b <= limit, np.inf, -np.inf))
 
     u_T = largest(bud.latency, aT, bT)
-    u = np.minimum(np.minimum(u_T, largest(bud.energy, aE, bE)), 1.0)
-    return u, p, f, np.zeros_like(u), u_T
+    u = np.minimum(np.minimum(u_T, largest(bud.energy, aE, bE)), cols.u_hi)
+    u = np.where(u >= cols.u_lo, u, -np.inf)
+    u_T = np.where(u_T >= cols.u_lo, u_T, cols.u_lo - 1.0)
+    return u, p, f, np.where(u > -np.inf, u, cols.u_lo - 1.0), u_T
 
 
 def select_split(rho: np.ndarray, energy: np.ndarray) -> np.ndarray:
@@ -378,52 +456,102 @@ def select_split(rho: np.ndarray, energy: np.ndarray) -> np.ndarray:
     return np.argmin(np.where(tied, energy, np.inf), axis=1)
 
 
-def _core(scenario: Scenario, gains: np.ndarray, split, rho=None, max_resources=False):
-    """Vectorised solve over ``gains`` (N,) and the split range (K,).
+def _best_piece(cols: _Columns, K: int, u: np.ndarray, upper: np.ndarray, missed: np.ndarray):
+    """Per (kind, split) group, over its pieces: the column of largest feasible ``u``, the largest
+    certified upper bound on ``u`` (the group's certificate) and whether every piece is ``missed``.
+    Arrays ``(N, nk K)``; the paper's model (one piece per group) passes through unchanged."""
+    if all(J == 1 for J in cols.n_pieces):
+        return None, upper, missed
+    n, picks, tops, alls, start = u.shape[0], [], [], [], 0
+    for J in cols.n_pieces:  # columns are kind-major, then split, then piece
+        cut = slice(start, start + K * J)
+        best = np.argmax(u[:, cut].reshape(n, K, J), axis=2)  # the first (least rho) among equal u
+        picks.append(start + np.arange(K)[None, :] * J + best)
+        tops.append(upper[:, cut].reshape(n, K, J).max(axis=2))
+        alls.append(missed[:, cut].reshape(n, K, J).all(axis=2))
+        start += K * J
+    return np.concatenate(picks, axis=1), np.concatenate(tops, axis=1), np.concatenate(alls, axis=1)
 
-    ``rho`` fixes the pruning ratio (the least-energy point of each split, then the split of least
-    energy); ``max_resources`` fixes ``p = p_max`` and ``f = f_max`` (the least ``rho`` at that point).
+
+def _core(scenario: Scenario, gains: np.ndarray, split, rho=None, max_resources=False):
+    """Vectorised solve over ``gains`` (N,), the split range (K,) and the pruning kinds.
+
+    Per (kind, split): the largest feasible ``u = 1 - rho`` over the pieces of the work (``rho``
+    fixed: the least-energy point there; ``max_resources``: ``p = p_max``, ``f = f_max``). Per kind:
+    the split by :func:`select_split`. Across kinds: the least objective, ties (relative ``1e-9``) to
+    the least device energy.
     """
     splits = split_range(scenario, split)
+    cols = _Columns(scenario, splits, rho)
+    kinds = cols.kinds
+    n, K, nk = gains.shape[0], splits.shape[0], len(kinds)
     if max_resources:
-        u, p, f, gap, u_fast = _at_full_speed(scenario, gains, splits)
+        u, p, f, upper, u_fast = _at_full_speed(scenario, gains, cols)
         iterations = 0
     else:
         target = None if rho is None else 1.0 - rho
-        u, p, f, gap, u_fast, iterations = _per_split(scenario, gains, splits, target)
-    if rho is None:
-        need = 1.0 - scenario.rho_max
-        ok = u >= need
-        r = np.where(ok, np.clip(1.0 - u, 0.0, scenario.rho_max), np.nan)
+        u, p, f, upper, u_fast, iterations = _per_column(scenario, gains, cols, target)
+    pick, upper_g, missed = _best_piece(cols, K, u, upper, u_fast < cols.u_lo)  # (N, nk K)
+    if pick is None:
+        u_g, p_g, f_g, wF, wA = u, p, f, cols.wF, cols.wA
     else:
-        need = 1.0 - rho
-        ok = u > -np.inf  # the latency limit can be met at this rho
+        take = lambda a: np.take_along_axis(np.broadcast_to(a, u.shape), pick, axis=1)  # noqa: E731
+        u_g, p_g, f_g, wF, wA = take(u), take(p), take(f), take(cols.wF), take(cols.wA)
+    with np.errstate(invalid="ignore"):  # -inf - -inf where infeasible: masked below
+        gap_g = np.maximum(upper_g - u_g, 0.0)  # in u, i.e. in rho
+    ok = u_g > -np.inf
+    if rho is None:
+        r = np.where(ok, np.clip(1.0 - u_g, 0.0, scenario.rho_max), np.nan)
+    else:
         r = np.where(ok, rho, np.nan)
-    cols = _Columns(scenario, splits)
-    w = cols.wF * (1.0 - np.nan_to_num(r)) + cols.wA
-    bits = scenario.profile.bits(splits)
-    t_u = uplink_time(bits, p, scenario.uplink, gains[:, None])
+    w = wF * (1.0 - np.nan_to_num(r)) + wA
+    bits = np.tile(scenario.profile.bits(splits), nk)
+    t_u = uplink_time(bits, p_g, scenario.uplink, gains[:, None])
     with np.errstate(invalid="ignore"):
-        e_up = np.where(bits > 0, p * t_u, 0.0)
-    energy = scenario.device.kappa * w * f * f + e_up
+        e_up = np.where(bits > 0, p_g * t_u, 0.0)
+    energy = scenario.device.kappa * np.maximum(w, 0.0) * f_g * f_g + e_up
     if rho is not None:
         ok &= energy <= scenario.budget.energy * (1.0 + 1e-9)
     energy = np.where(ok, energy, np.nan)
     r = np.where(ok, r, np.nan)
-    k = select_split(r, energy)
-    rows = np.arange(gains.shape[0])
+    rows = np.arange(n)
+    # per kind: the split rule; its certificate covers the search gap and the tie slack
+    r3, e3, g3 = r.reshape(n, nk, K), energy.reshape(n, nk, K), gap_g.reshape(n, nk, K)
+    k_kind = np.stack([select_split(r3[:, i], e3[:, i]) for i in range(nk)], axis=1)  # (N, nk)
+    rho_kind = np.take_along_axis(r3, k_kind[:, :, None], axis=2)[:, :, 0]
+    e_kind = np.take_along_axis(e3, k_kind[:, :, None], axis=2)[:, :, 0]
+    with np.errstate(invalid="ignore"):
+        floor = np.nanmin(np.where(np.isnan(r3), np.inf, r3 - g3), axis=2)
+    gap_kind = np.maximum(rho_kind - floor, 0.0)
+    # across kinds: the least objective value, ties to the least energy
+    if nk == 1:
+        kind_idx = np.zeros(n, dtype=int)
+    else:
+        obj = np.full((n, nk), np.inf)
+        for i, kind in enumerate(kinds):
+            fin = np.isfinite(rho_kind[:, i])
+            if fin.any():
+                obj[fin, i] = np.asarray(scenario.objective(rho_kind[fin, i], pruning=kind), float)
+        best = obj.min(axis=1, keepdims=True)
+        tied = np.isfinite(obj) & (obj <= best + 1e-9 * np.abs(best))
+        kind_idx = np.argmin(np.where(tied, e_kind, np.inf), axis=1)
+    k = k_kind[rows, kind_idx]
+    col = kind_idx * K + k
+    tables = (r3[rows, kind_idx], e3[rows, kind_idx], ok.reshape(n, nk, K)[rows, kind_idx])
     return dict(
         splits=splits,
         k=k,
-        feasible=ok[rows, k],
-        rho=r[rows, k],
-        power=p[rows, k],
-        freq=f[rows, k],
-        gap=gap[rows, k],
-        split_rho=r,
-        split_energy=energy,
-        split_ok=ok,
-        latency_limited=u_fast < need,
+        kinds=kinds,
+        kind=kind_idx,
+        feasible=ok[rows, col],
+        rho=r[rows, col],
+        power=p_g[rows, col],
+        freq=f_g[rows, col],
+        gap=gap_kind[rows, kind_idx],
+        split_rho=tables[0],
+        split_energy=tables[1],
+        split_ok=tables[2],
+        latency_limited=missed,
         iterations=iterations,
     )
 
@@ -477,6 +605,7 @@ def solve_batch(
             raise ValueError("rho and max_resources cannot both be fixed: give one")
     r = _core(scenario, g, split, rho, max_resources)
     ok = r["feasible"]
+    kinds = np.asarray(r["kinds"], dtype=object)[r["kind"]]
     reasons = [
         "" if ok[i] else _reason(scenario, split, r["latency_limited"][i], rho, max_resources)
         for i in range(g.shape[0])
@@ -498,10 +627,8 @@ def solve_batch(
         split_energy=r["split_energy"],
         split_feasible=r["split_ok"],
         iterations=int(r["iterations"]),
+        pruning=tuple(kinds.tolist()),
     )
-    if np.any(ok & ~np.asarray(sol.feasible)):  # a guard: the construction makes every point feasible
-        bad = int(np.flatnonzero(ok & ~np.asarray(sol.feasible))[0])
-        raise RuntimeError(f"internal error: the optimiser produced an infeasible point: {sol[bad]}")
     return sol
 
 
@@ -517,8 +644,11 @@ def solve(
 
     Optimal means: the smallest feasible ``rho`` (so the least surrogate objective ``Dbar(rho)``), and
     for that ``rho`` the power and clock that spend the least device energy within the latency limit;
-    ties between split points at the same ``rho`` go to the least device energy. The returned ``rho``
-    is within ``rho_gap`` (certified, typically below 1e-12) of the true minimum.
+    split points whose ``rho`` are within 1e-9 of the least are tied, and the tie goes to the least
+    device energy. With several work curves, the pruning kind of least objective value wins (ties,
+    relative 1e-9, to the least energy); ``Solution.pruning`` names it (``"paper"`` without curves).
+    The returned ``rho`` exceeds the least feasible ``rho`` of its kind by at most ``rho_gap``, a
+    certificate that covers both the search's bracket and the tie slack (at most about 1e-9).
 
     Args:
         scenario: the instance (finite latency budget).
@@ -546,34 +676,51 @@ def solve(
     return batch[0]
 
 
-def least_energy(scenario: Scenario, split: int, rho: float) -> Solution:
+def least_energy(
+    scenario: Scenario, split: int, rho: float, pruning: str | None = None
+) -> Solution:
     """The least-energy operating point at a fixed split and pruning ratio (the inner problem).
 
     Minimises ``Ed + Eu`` over ``(p, f)`` in the box subject to ``Td + Tu + Ts <= T_max`` (a convex
     problem in the time shares), with the same search as :func:`solve`. The result is ``feasible``
     only if that least energy is also within ``E_max``; when it is not, the point is still reported
-    and the ``reason`` names the energy limit. NaN when even the latency cannot be met.
+    and the ``reason`` names the energy limit. NaN when even the latency cannot be met. ``pruning``
+    names the work curve (needed only when the scenario has several).
     """
     _check_scenario(scenario)
     s = check_int("split", split, scenario.min_split, scenario.profile.n_blocks)
     r = check_real("rho", rho, 0.0, scenario.rho_max)
     g = np.array([scenario.uplink.gain])
-    u, p, f, _, _, _ = _per_split(scenario, g, np.array([s]), 1.0 - r)
+    kinds = pruning_kinds(scenario)
+    if pruning is None:
+        pruning = kinds[0] if len(kinds) == 1 else None
+    if pruning not in kinds:
+        raise ValueError(f"pruning must be one of {kinds}; got {pruning!r}")
+    cols = _Columns(scenario, np.array([s]), r)
+    cols = cols.take(cols.group == kinds.index(pruning))
+    u, p, f, _, _, _ = _per_column(scenario, g, cols, 1.0 - r)
     lat_ok = bool(u[0, 0] > -np.inf)
     reason = "" if lat_ok else _reason(scenario, s, [True], r)
     return assemble(
         scenario, g, np.array([s]), np.array([r]), p[0], f[0], np.array([lat_ok]), [reason],
-        method="coinfer", rho_gap=np.zeros(1), fixed_split=s,
+        method="coinfer", rho_gap=np.zeros(1), fixed_split=s, pruning=(pruning,),
     )[0]
 
 
 def solution_at(
-    scenario: Scenario, split: int, rho: float, power: float, freq: float, method: str
+    scenario: Scenario,
+    split: int,
+    rho: float,
+    power: float,
+    freq: float,
+    method: str,
+    pruning: str | None = None,
 ) -> Solution:
     """A single :class:`~coinfer.optimize.result.Solution` at a given point, checked with
     :func:`coinfer.system.evaluate` (for the reference solvers, which find points their own way)."""
     g = np.array([scenario.uplink.gain])
+    kind = pruning if pruning is not None else pruning_kinds(scenario)[0]
     return assemble(
         scenario, g, np.array([split]), np.array([rho]), np.array([power]), np.array([freq]),
-        np.array([True]), [""], method=method, fixed_split=int(split),
+        np.array([True]), [""], method=method, fixed_split=int(split), pruning=(kind,),
     )[0]

@@ -295,7 +295,8 @@ def counted_profile(
         if _BLOCK.search(module_name):
             params += sum(p.numel() for p in module.parameters() if p.ndim == 2)
     head_module = model.get_output_embeddings() if a.head == "lm" else model.pooler.dense
-    params += head_module.weight.numel()
+    if not a.tied_head:  # a tied head is the embedding matrix, which pruning leaves alone
+        params += head_module.weight.numel()
     return ModelProfile(
         weight_flops=weight,
         attn_flops=attn,
@@ -304,6 +305,7 @@ def counted_profile(
         name=name or f"{a.family} (counted)",
         seq_len=n,
         n_params=int(params),
+        head_prunable=not a.tied_head,
     )
 
 

@@ -9,11 +9,13 @@ from .costs import (
     Breakdown,
     deadline_rho,
     evaluate,
+    pruning_kinds,
     rate,
     undominated_splits,
     uplink_energy,
     uplink_power,
     uplink_time,
+    work_curve,
 )
 from .defaults import DEFAULTS, Default, default, defaults_table
 from .profiles import (
@@ -53,9 +55,11 @@ __all__ = [
     "path_gain",
     "path_loss_db",
     "profile_from_architecture",
+    "pruning_kinds",
     "rate",
     "undominated_splits",
     "uplink_energy",
     "uplink_power",
     "uplink_time",
+    "work_curve",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..validation import check_real, check_reals, check_splits
 from .scenario import Scenario, Uplink
+from .work import WorkCurve
 
 __all__ = [
     "rate",
@@ -27,6 +28,8 @@ __all__ = [
     "uplink_energy",
     "Breakdown",
     "evaluate",
+    "pruning_kinds",
+    "work_curve",
     "undominated_splits",
     "deadline_rho",
 ]
@@ -122,21 +125,60 @@ class Breakdown:
         return out
 
 
+def pruning_kinds(scenario: Scenario) -> tuple[str, ...]:
+    """The pruning kinds a scenario can run: its work curves' kinds, or ``("paper",)`` without."""
+    return tuple(w.pruning for w in scenario.work) if scenario.work else ("paper",)
+
+
+def work_curve(scenario: Scenario, pruning: str | None = None) -> WorkCurve | None:
+    """The work curve of ``pruning`` in ``scenario``, or ``None`` for the paper's work model.
+
+    ``pruning=None`` means the only kind there is (the paper's model without curves, the one curve
+    with one); with several curves it must be given.
+    """
+    kinds = pruning_kinds(scenario)
+    if pruning is None:
+        if len(kinds) > 1:
+            raise ValueError(f"pruning must be one of {kinds} (the scenario has several work curves)")
+        pruning = kinds[0]
+    if pruning not in kinds:
+        raise ValueError(f"pruning must be one of {kinds}; got {pruning!r}")
+    for w in scenario.work:
+        if w.pruning == pruning:
+            return w
+    return None
+
+
 def evaluate(
-    scenario: Scenario, split, rho, power, freq, rtol: float = 1e-9, gain=None
+    scenario: Scenario,
+    split,
+    rho,
+    power,
+    freq,
+    rtol: float = 1e-9,
+    gain=None,
+    pruning: str | None = None,
 ) -> Breakdown:
     """Latency and energy breakdown of operating points ``(split, rho, power, freq)``.
 
-    ``t_device = Wd / (phi_d f)``, ``e_device = kappa (Wd / phi_d) f^2``, ``t_uplink = S(s) / r(p)``,
-    ``e_uplink = p t_uplink``, ``t_server = Ws / Phi_s`` (all in s and J).
+    Paper's work model (no work curves): ``t_device = Wd / (phi_d f)``,
+    ``e_device = kappa (Wd / phi_d) f^2``, ``t_server = Ws / Phi_s``. With a work curve
+    (:class:`~coinfer.system.work.WorkCurve`, chosen by ``pruning``): ``w = curve.cycles(rho, s)``
+    device cycles, ``t_device = w / f``, ``e_device = kappa w f^2`` and
+    ``t_server = curve.server_time(rho, s)``. The uplink is the same in both:
+    ``t_uplink = S(s) / r(p)``, ``e_uplink = p t_uplink``. Units: s and J.
 
     Vectorised: the four arguments broadcast against each other. Conventions at the corners:
     ``split = L`` sends nothing, so ``t_uplink = e_uplink = 0`` whatever the power; ``split = 0``
-    computes nothing on the device; a split below ``L`` with zero power never delivers its features,
-    so its uplink latency and energy are infinite (infeasible). ``latency_ok`` and ``energy_ok``
-    allow a relative slack ``rtol``. ``feasible`` also checks the box limits (``rho`` in
-    ``[0, rho_max]``, ``power`` in ``[0, p_max]``, ``freq`` in ``(0, f_max]``, ``split`` in
-    ``[min_split, L]``): values outside them are evaluated, and flagged in ``box_ok``.
+    computes nothing on the device (paper's model). A split below ``L`` at zero power is treated as
+    "the features never arrive": ``t_uplink = e_uplink = inf``, so the point is infeasible. The
+    energy is a convention, not a limit: as ``p -> 0`` the uplink time ``S ln2 / (B ln(1 + p g /
+    (N0 B)))`` tends to infinity while ``p t_uplink`` tends to the finite ``N0 S ln2 / g``. It is
+    harmless: a point at ``p = 0`` misses every finite latency limit whatever its energy, and the
+    optimiser needs a finite latency limit. ``latency_ok`` and ``energy_ok`` allow a relative slack
+    ``rtol``. ``feasible`` also checks the box limits (``rho`` in ``[0, rho_max]``, ``power`` in
+    ``[0, p_max]``, ``freq`` in ``(0, f_max]``, ``split`` in ``[min_split, L]``): values outside
+    them are evaluated, and flagged in ``box_ok``.
 
     Args:
         scenario: the instance.
@@ -146,10 +188,13 @@ def evaluate(
         freq: device clock(s) in Hz, finite and ``> 0``.
         rtol: relative slack of the constraint checks, in ``[0, 1)``.
         gain: channel power gain(s), linear, broadcast with the points; default ``uplink.gain``.
+        pruning: the pruning kind whose work curve applies (see :func:`work_curve`); ``None`` for
+            the only kind there is.
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
     rtol = check_real("rtol", rtol, 0.0, 1.0, hi_open=True)
+    curve = work_curve(scenario, pruning)
     prof, dev, up, srv, bud = (
         scenario.profile,
         scenario.device,
@@ -166,16 +211,18 @@ def evaluate(
     g = up.gain if gain is None else gain
     s, r, p, f, g = np.broadcast_arrays(s, r, p, f, g)
 
-    wd = prof.device_flops(r, s)
-    ws = prof.server_flops(r, s)
+    if curve is None:
+        cycles = prof.device_flops(r, s) / dev.flops_per_cycle
+        t_srv = prof.server_flops(r, s) / srv.flops
+    else:
+        cycles = curve.cycles(r, s)
+        t_srv = curve.server_time(r, s)
     bits = prof.bits(s)
-    cycles = wd / dev.flops_per_cycle
     t_dev = cycles / f
     e_dev = dev.kappa * cycles * f**2
     t_up = uplink_time(bits, p, up, g)  # inf where features are sent at zero power: never arrive
     with np.errstate(invalid="ignore"):
         e_up = np.where(bits > 0, np.where(np.isfinite(t_up), p * t_up, np.inf), 0.0)
-    t_srv = ws / srv.flops
     latency = t_dev + t_up + t_srv
     energy = e_dev + e_up
     lat_ok = latency <= bud.latency * (1.0 + rtol)

@@ -106,7 +106,7 @@ _ROWS = (
         "Uplink.gain", "g", 10.0 ** (-_PL / 10.0), "", f"-{_PL:.1f} dB",
         f"3GPP urban path loss {PATH_LOSS_DB_AT_1KM} + {PATH_LOSS_DB_PER_DECADE} log10(d/km) dB "
         "at the distance d above, no fading "
-        "(fading enters through Scenario.with_gain).",
+        "(fading enters through Scenario.replace(gain=...)).",
         ("3gpp36814",),
     ),
     Default(

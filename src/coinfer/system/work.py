@@ -19,10 +19,15 @@ rests on exactly that.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..validation import check_array, check_reals, check_splits
+from ..validation import check_array, check_real, check_reals, check_splits
+from .profiles import ModelProfile
+
+if TYPE_CHECKING:  # scenario.py imports this module: no runtime import back
+    from .scenario import Device, EdgeServer
 
 __all__ = ["PRUNING_KINDS", "WorkCurve"]
 
@@ -73,6 +78,56 @@ class WorkCurve:
         object.__setattr__(self, "rho", r)
         object.__setattr__(self, "device_cycles", dc)
         object.__setattr__(self, "server_seconds", ss)
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: ModelProfile,
+        device: Device,
+        server: EdgeServer,
+        rho=(0.0, 0.99),
+        pruning: str = "paper",
+    ) -> WorkCurve:
+        """The paper's work model as a curve: ``Wd(rho, s) / phi_d`` cycles and ``Ws(rho, s) / Phi_s``
+        seconds at the grid ``rho`` (from :meth:`ModelProfile.device_flops` and
+        :meth:`ModelProfile.server_flops`, the one place the work is split).
+
+        The paper's work is affine in ``rho``, so on ``[0, rho[-1]]`` the curve equals the model
+        exactly with any grid; beyond ``rho[-1]`` the curve is held constant.
+        """
+        if not isinstance(profile, ModelProfile):
+            raise TypeError(f"profile must be a ModelProfile; got {type(profile).__name__}")
+        r = check_array("rho", rho, ndim=1, lo=0.0, hi=1.0, hi_open=True)
+        s = np.arange(profile.n_blocks + 1)[:, None]
+        cycles = profile.device_flops(r[None, :], s) / device.flops_per_cycle
+        seconds = profile.server_flops(r[None, :], s) / server.flops
+        return cls(pruning=pruning, rho=r, device_cycles=cycles, server_seconds=seconds)
+
+    def pieces(self, rho_max: float) -> dict:
+        """The linear pieces of the curves on ``[0, rho_max]``, written in ``u = 1 - rho``.
+
+        Piece ``j`` covers ``rho`` in ``[rho_lo[j], rho_hi[j]]`` (the grid cut at ``rho_max``, plus a
+        flat piece from the last grid point to ``rho_max`` when the grid ends before it). On it,
+        device cycles are ``dev_slope[s, j] * u + dev_icpt[s, j]`` and server seconds
+        ``srv_slope[s, j] * u + srv_icpt[s, j]``: slopes ``>= 0`` (the curves do not increase in
+        ``rho``), intercepts of any sign (the value at ``u = 0`` of the extended line). Returns a
+        dict of those arrays (``rho_lo``, ``rho_hi``: ``(J,)``; the rest ``(L + 1, J)``).
+        """
+        rho_max = check_real("rho_max", rho_max, 0.0, 1.0, hi_open=True)
+        r = self.rho
+        lo = r[r < rho_max] if rho_max > 0 else r[:1]
+        # each piece ends at the next grid point, cut at rho_max (flat past the last grid point)
+        hi = np.minimum(np.concatenate([r[1:], [rho_max]])[: lo.shape[0]], rho_max)
+        out = dict(rho_lo=lo, rho_hi=hi)
+        for name, table in (("dev", self.device_cycles), ("srv", self.server_seconds)):
+            a = self._interp(table, lo[None, :], np.arange(table.shape[0])[:, None])
+            b = self._interp(table, hi[None, :], np.arange(table.shape[0])[:, None])
+            span = hi - lo
+            slope = np.where(span > 0, (a - b) / np.where(span > 0, span, 1.0), 0.0)
+            slope = np.maximum(slope, 0.0)
+            out[f"{name}_slope"] = slope
+            out[f"{name}_icpt"] = a - slope * (1.0 - lo)
+        return out
 
     @property
     def n_blocks(self) -> int:

@@ -11,16 +11,16 @@ from typing import Any
 # Submodules load on first use (PEP 562): solving a scenario needs only the objective and the closed
 # forms, not scipy's linear algebra behind Blahut-Arimoto and the fits.
 _WHERE = {
-    "BlahutArimotoPoint": "blahut_arimoto",
+    "BlahutArimotoPoint": "blahut",
     "Objective": "objective",
     "SurrogateObjective": "objective",
     "WeightFit": "weight_fits",
-    "absolute_error_matrix": "blahut_arimoto",
+    "absolute_error_matrix": "blahut",
     "binary_entropy": "rate_distortion",
-    "blahut_arimoto": "blahut_arimoto",
+    "blahut_arimoto": "blahut",
     "block_distinct_counts": "weight_fits",
     "distortion_lower_bound": "rate_distortion",
-    "exponential_grid_source": "blahut_arimoto",
+    "exponential_grid_source": "blahut",
     "exponential_slb_distortion_abs": "rate_distortion",
     "exponential_slb_rate_abs": "rate_distortion",
     "fit_table": "weight_fits",
@@ -28,7 +28,7 @@ _WHERE = {
     "laplace_distortion_abs": "rate_distortion",
     "laplace_entropy_bits": "rate_distortion",
     "laplace_gaussian_rate_squared": "rate_distortion",
-    "laplace_grid_source": "blahut_arimoto",
+    "laplace_grid_source": "blahut",
     "laplace_rate_abs": "rate_distortion",
     "laplace_slb_distortion_squared": "rate_distortion",
     "laplace_slb_rate_squared": "rate_distortion",
@@ -41,8 +41,8 @@ _WHERE = {
     "random_pruning_abs": "rate_distortion",
     "random_pruning_squared": "rate_distortion",
     "rate_distortion_bound": "rate_distortion",
-    "rate_distortion_curve": "blahut_arimoto",
-    "squared_error_matrix": "blahut_arimoto",
+    "rate_distortion_curve": "blahut",
+    "squared_error_matrix": "blahut",
 }
 
 

@@ -19,7 +19,7 @@ Closed forms (all vectorised over their first argument; proofs in the book chapt
 * The rate of a pruned model, ``h2(rho) + (1 - rho) b``, and the bounds that follow.
 
 :class:`coinfer.theory.objective.SurrogateObjective` builds the optimiser's objective on these floors. The
-Blahut-Arimoto solver lives in :mod:`coinfer.theory.blahut_arimoto` and the weight fits in
+Blahut-Arimoto solver lives in :mod:`coinfer.theory.blahut` and the weight fits in
 :mod:`coinfer.theory.weight_fits`.
 """
 

@@ -22,7 +22,17 @@ import time
 
 import numpy as np
 
-from ...system import Budget, Device, EdgeServer, ModelProfile, Scenario, Uplink, evaluate, path_gain
+from ...system import (
+    Budget,
+    Device,
+    EdgeServer,
+    ModelProfile,
+    Scenario,
+    Uplink,
+    WorkCurve,
+    evaluate,
+    path_gain,
+)
 from ...validation import check_int
 from ..solver import solve
 from .conic import cvxpy_least_energy, cvxpy_solve
@@ -37,6 +47,7 @@ __all__ = [
     "slsqp_solve",
     "sca_solve",
     "random_scenario",
+    "random_work_curves",
     "compare_solvers",
     "REFERENCES",
 ]
@@ -80,6 +91,39 @@ def random_scenario(seed: int) -> Scenario:
     T = float(bd.latency) * float(10 ** rng.uniform(-0.6, 0.4))
     E = float(bd.energy) * float(10 ** rng.uniform(-2.0, 0.0)) if rng.uniform() > 0.1 else math.inf
     return base.replace(budget=Budget(latency=T, energy=E))
+
+
+def random_work_curves(
+    scenario: Scenario, seed: int, kinds=("unstructured", "structured"), flat: float = 0.3
+) -> tuple[WorkCurve, ...]:
+    """Seeded random work curves that look measured, one per pruning kind in ``kinds``.
+
+    Each kind gets its own grid of 2 to 8 pruning ratios in ``[0, 0.97]``; each split its own scale
+    (0.5 to 1.5 times the paper's work at ``rho = 0``) and its own non-increasing shape: at each grid
+    step the work drops by a random 0 to 60 %, or stays flat with probability ``flat``, so the
+    curves have flat parts and kinks. Device cycles at ``s = 0`` and server seconds at ``s = L`` are
+    0, as the model requires. For testing the solver on work it cannot know the shape of.
+    """
+    rng = np.random.default_rng(check_int("seed", seed, 0))
+    L = scenario.profile.n_blocks
+    s = np.arange(L + 1)
+    cycles0 = scenario.profile.device_flops(0.0, s) / scenario.device.flops_per_cycle
+    server0 = scenario.profile.server_flops(0.0, s) / scenario.server.flops
+    out = []
+    for kind in kinds:
+        g = int(rng.integers(2, 9))
+        rho = np.unique(np.round(np.concatenate([[0.0], rng.uniform(0.02, 0.97, size=g - 1)]), 6))
+        g = rho.shape[0]
+
+        def shape(g):
+            keep = rng.uniform(size=(L + 1, g - 1)) > flat
+            drop = rng.uniform(0.0, 0.6, size=(L + 1, g - 1)) * keep
+            return np.concatenate([np.ones((L + 1, 1)), np.cumprod(1.0 - drop, axis=1)], axis=1)
+
+        cycles = cycles0[:, None] * rng.uniform(0.5, 1.5, size=(L + 1, 1)) * shape(g)
+        server = server0[:, None] * rng.uniform(0.5, 1.5, size=(L + 1, 1)) * shape(g)
+        out.append(WorkCurve(pruning=kind, rho=rho, device_cycles=cycles, server_seconds=server))
+    return tuple(out)
 
 
 def compare_solvers(n_instances: int, seed: int = 0, references=("cvxpy", "grid", "slsqp", "sca"),

@@ -8,10 +8,11 @@ import warnings
 import numpy as np
 
 from ...system import Scenario
+from ...system.costs import pruning_kinds
 from ..result import Solution, assemble
 from ..solver import _Columns, select_split, split_range
 
-__all__ = ["split_constants", "infeasible", "best_over_splits", "solve_quietly"]
+__all__ = ["split_constants", "infeasible", "best_over_splits", "best_over_kinds", "solve_quietly"]
 
 # Conic solver tolerances well below the 1e-9 relative slack that evaluate() allows.
 _TOLS = {"CLARABEL": dict(tol_feas=1e-12, tol_gap_abs=1e-12, tol_gap_rel=1e-12, max_iter=500)}
@@ -24,21 +25,37 @@ def solve_quietly(prob, solver: str) -> None:
         prob.solve(solver=solver, **_TOLS.get(solver, {}))
 
 
-def split_constants(scenario: Scenario, s: int) -> dict:
-    """Scalars of split ``s``: cycles ``w = wF u + wA``, server s ``sF u + sA``, ``sig = S ln2 / B``
-    (s), ``c = N0 B / g`` (W) and ``x_max = ln(1 + p_max / c)``."""
-    cols = _Columns(scenario, np.array([s]))
+def split_constants(scenario: Scenario, s: int, pruning: str | None = None, rho=None,
+                    piece: int = 0) -> dict:
+    """Scalars of split ``s`` on one linear piece of the work of ``pruning`` (the piece holding
+    ``rho`` when given, else number ``piece``; the paper's model has one): cycles ``w = wF u + wA``,
+    server s ``sF u + sA``, ``u`` in ``[u_lo, u_hi]``, ``sig = S ln2 / B`` (s), ``c = N0 B / g`` (W)
+    and ``x_max = ln(1 + p_max / c)``."""
+    kinds = pruning_kinds(scenario)
+    kind = kinds[0] if pruning is None else pruning
+    cols = _Columns(scenario, np.array([s]), rho)
+    j = np.flatnonzero(cols.group == kinds.index(kind))[0 if rho is not None else piece]
     up, dev = scenario.uplink, scenario.device
     c = up.noise_psd * up.bandwidth / up.gain
-    return dict(
-        wF=float(cols.wF[0]),
-        wA=float(cols.wA[0]),
-        sF=float(cols.sF[0]),
-        sA=float(cols.sA[0]),
-        sig=float(cols.sig[0]),
-        c=c,
-        x_max=math.log1p(dev.p_max / c),
-    )
+    out = {k: float(getattr(cols, k)[j]) for k in ("wF", "wA", "sF", "sA", "sig", "u_lo", "u_hi")}
+    return dict(out, c=c, x_max=math.log1p(dev.p_max / c))
+
+
+def n_pieces(scenario: Scenario, pruning: str) -> int:
+    """Number of linear pieces of the work of ``pruning`` on ``[0, rho_max]``."""
+    cols = _Columns(scenario, np.array([scenario.profile.n_blocks]))
+    return int(cols.n_pieces[pruning_kinds(scenario).index(pruning)])
+
+
+def best_over_kinds(scenario: Scenario, sols: dict) -> Solution:
+    """The best of per-kind solutions ``{kind: Solution}``: the least objective, ties (relative
+    ``1e-9``) to the least energy, as the optimiser picks."""
+    ok = {k: v for k, v in sols.items() if v.feasible}
+    if not ok:
+        return next(iter(sols.values()))
+    best = min(float(v.objective) for v in ok.values())
+    tied = [v for v in ok.values() if v.objective <= best + 1e-9 * abs(best)]
+    return min(tied, key=lambda v: v.energy)
 
 
 def infeasible(scenario: Scenario, split: int | None, reason: str, method: str) -> Solution:

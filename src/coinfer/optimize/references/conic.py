@@ -8,27 +8,38 @@ import math
 import numpy as np
 
 from ...system import Scenario
+from ...system.costs import pruning_kinds
 from ...validation import check_int, check_real
 from ..result import Solution
 from ..solver import _check_scenario, solution_at
-from ._common import best_over_splits, infeasible, solve_quietly, split_constants
+from ._common import (
+    best_over_kinds,
+    best_over_splits,
+    infeasible,
+    n_pieces,
+    solve_quietly,
+    split_constants,
+)
 
 __all__ = ["cvxpy_least_energy", "cvxpy_solve"]
 
 
-def cvxpy_least_energy(scenario: Scenario, split: int, rho: float, solver: str = "CLARABEL") -> Solution:
+def cvxpy_least_energy(scenario: Scenario, split: int, rho: float, solver: str = "CLARABEL",
+                       pruning: str | None = None) -> Solution:
     """Least device energy at fixed ``(split, rho)`` by cvxpy: the convex problem in the time shares.
 
     ``min kappa w^3 t_d^-2 + c (z - t_u)`` s.t. ``(sig, t_u, z)`` in the exponential cone
     (``z >= t_u exp(sig / t_u)``, so ``c (z - t_u)`` is the uplink energy ``t_u (N0 B / g)(2^(S/(B t_u))
-    - 1)``), ``t_d + t_u <= T_max - T_s``, ``t_d >= w / f_max``, ``t_u >= sig / x_max``.
+    - 1)``), ``t_d + t_u <= T_max - T_s``, ``t_d >= w / f_max``, ``t_u >= sig / x_max``. ``w`` and
+    ``T_s`` come from the work of ``pruning`` (the paper's model without work curves).
     """
     import cvxpy as cp
 
     _check_scenario(scenario)
     s = check_int("split", split, scenario.min_split, scenario.profile.n_blocks)
     r = check_real("rho", rho, 0.0, scenario.rho_max)
-    k = split_constants(scenario, s)
+    kind = pruning_kinds(scenario)[0] if pruning is None else pruning
+    k = split_constants(scenario, s, kind, rho=r)
     dev, T = scenario.device, scenario.budget.latency
     u = 1.0 - r
     w = k["wF"] * u + k["wA"]
@@ -57,7 +68,7 @@ def cvxpy_least_energy(scenario: Scenario, split: int, rho: float, solver: str =
         obj = obj + (k["c"] * slack / e0) * (z - tu)
         lat = lat + tu
     if td is None and tu is None:
-        return solution_at(scenario, s, r, 0.0, dev.f_max, "cvxpy")
+        return solution_at(scenario, s, r, 0.0, dev.f_max, "cvxpy", pruning=kind)
     cons.append(lat <= 1.0)
     prob = cp.Problem(cp.Minimize(obj), cons)
     try:
@@ -71,20 +82,20 @@ def cvxpy_least_energy(scenario: Scenario, split: int, rho: float, solver: str =
     if tu is not None:
         x = k["sig"] / (float(tu.value) * slack)
         p = min(k["c"] * math.expm1(x), dev.p_max)
-    return solution_at(scenario, s, r, p, f, "cvxpy")
+    return solution_at(scenario, s, r, p, f, "cvxpy", pruning=kind)
 
 
-def _cvxpy_max_u(scenario, s, solver):
-    """Largest ``u = 1 - rho`` at split ``s``: a convex program in ``(u, t_d, t_u)``."""
+def _cvxpy_max_u(scenario, s, solver, kind, piece):
+    """Largest ``u = 1 - rho`` at split ``s`` on one linear piece of the work of ``kind``: a convex
+    program in ``(u, t_d, t_u)`` over ``u`` in ``[u_lo, u_hi]`` (where the work is affine)."""
     import cvxpy as cp
 
-    k = split_constants(scenario, s)
+    k = split_constants(scenario, s, kind, piece=piece)
     dev, bud = scenario.device, scenario.budget
     T, E = bud.latency, bud.energy
-    u_min = 1.0 - scenario.rho_max
-    W0 = k["wF"] + k["wA"]  # cycles at u = 1, to normalise w
+    W0 = k["wF"] * k["u_hi"] + k["wA"]  # cycles at the top of the piece, to normalise w
     u = cp.Variable()
-    cons = [u >= u_min, u <= 1.0]
+    cons = [u >= k["u_lo"], u <= k["u_hi"]]
     lat = k["sF"] * u + k["sA"]
     energy = 0.0
     e0 = E if math.isfinite(E) else 1.0
@@ -121,23 +132,29 @@ def cvxpy_solve(scenario: Scenario, split=None, solver: str = "CLARABEL") -> Sol
 
     In ``(u, t_d, t_u)`` with ``u = 1 - rho`` the feasible set is convex: ``kappa w(u)^3 / t_d^2`` is
     the perspective of a cube (power cone), the uplink energy the perspective of an exponential
-    (exponential cone), the rest affine. The least energy at the found ``rho`` then comes from
+    (exponential cone), the rest affine. With a piecewise-linear work curve, one program per piece
+    (the work is affine there) and the largest ``u`` over the pieces; then per kind the split rule,
+    and across kinds the least objective. The least energy at the found ``rho`` comes from
     :func:`cvxpy_least_energy`.
     """
     _check_scenario(scenario)
 
-    def per_split(s):
-        u = _cvxpy_max_u(scenario, s, solver)
-        if u is None:
+    def per_split(s, kind):
+        us = [_cvxpy_max_u(scenario, s, solver, kind, j) for j in range(n_pieces(scenario, kind))]
+        us = [u for u in us if u is not None]
+        if not us:
             return infeasible(scenario, s, f"cvxpy: no feasible point at split {s}",
-                                       method="cvxpy")
-        rho = float(np.clip(1.0 - u, 0.0, scenario.rho_max))
-        sol = cvxpy_least_energy(scenario, s, rho, solver=solver)
+                              method="cvxpy")
+        rho = float(np.clip(1.0 - max(us), 0.0, scenario.rho_max))
+        sol = cvxpy_least_energy(scenario, s, rho, solver=solver, pruning=kind)
         # The conic solver's u may overshoot by its tolerance: back off to a verified point.
         for step in (1e-10, 1e-9, 1e-8, 1e-7):
             if sol.feasible or rho + step > scenario.rho_max:
                 break
-            sol = cvxpy_least_energy(scenario, s, rho + step, solver=solver)
+            sol = cvxpy_least_energy(scenario, s, rho + step, solver=solver, pruning=kind)
         return sol
 
-    return best_over_splits(scenario, split, per_split, "cvxpy")
+    return best_over_kinds(scenario, {
+        kind: best_over_splits(scenario, split, lambda s, k=kind: per_split(s, k), "cvxpy")
+        for kind in pruning_kinds(scenario)
+    })
