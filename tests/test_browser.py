@@ -204,7 +204,7 @@ def layout_problems(driver) -> list[str]:
 _LINKS = "return Array.from(document.querySelectorAll('a[href]')).map((a) => [a.getAttribute('href'), a.href, a.className]);"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _anchors(path: Path) -> frozenset[str]:
     """Every ``id`` and ``name`` attribute in a built HTML file."""
     text = path.read_text(errors="replace")

@@ -289,4 +289,4 @@ def test_pruning_loss_on_a_tiny_random_causal_lm():
         ref = np.log(logits_perplexity(full_forward(model, ids, mask), ids, mask))
     assert loss[0] == pytest.approx(ref)
     assert loss[2] != pytest.approx(loss[0])
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

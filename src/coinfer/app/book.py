@@ -122,7 +122,7 @@ def markdown_table(
     rule = {"l": ":---", "r": "---:", "c": ":---:"}
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(rule[a] for a in align) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(_cell(v, f) for v, f in zip(r, formats)) + " |")
+        lines.append("| " + " | ".join(_cell(v, f) for v, f in zip(r, formats, strict=True)) + " |")
     return "\n".join(lines)
 
 

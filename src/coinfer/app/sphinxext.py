@@ -148,8 +148,20 @@ def _resolve_python_alias(app, env, node, contnode):
                         candidates[0])
 
 
+def _plain_data_docstrings(app, what, name, obj, options, lines) -> None:
+    """Keep napoleon from reading ``Sections of a file: ...`` as ``type: description``.
+
+    Module constants are documented with ``#:`` comments in plain sentences; napoleon's Google style
+    parses the first line of an attribute docstring as ``type: description``. A blank first line
+    leaves the sentence as it is.
+    """
+    if what in ("data", "attribute") and lines and ": " in lines[0]:
+        lines.insert(0, "")
+
+
 def setup(app):
     """Register the extension with Sphinx."""
+    app.connect("autodoc-process-docstring", _plain_data_docstrings, priority=400)
     app.connect("missing-reference", _resolve_python_alias)
     app.connect("config-inited", _offline_config)
     app.connect("html-page-context", _fix_page_scripts, priority=900)

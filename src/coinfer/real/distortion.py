@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from ..cache import cached
+from ..validation import check_int, check_real
 from .models import model_spec
 from .pruning import prunable_weights, pruned_models
-from ..validation import check_int, check_real
 
 __all__ = [
     "ParameterDistortion",
@@ -283,7 +283,7 @@ def _distortion_from(reference, modified, pieces, block) -> OutputDistortion:
     """Output distortion of ``modified`` against precomputed outputs ``reference`` (per piece)."""
     rows = []
     with torch.no_grad():
-        for y, piece in zip(reference, pieces):
+        for y, piece in zip(reference, pieces, strict=True):
             y_hat = model_output(modified, piece, block=block)
             rows.append(_per_input_stats(y, y_hat, _position_mask(piece, y)))
     return _as_result(np.concatenate(rows))
@@ -338,7 +338,7 @@ def first_order_estimate(
         measured = float(((y_hat - y.detach()).double().abs() * mask.double()).sum())
         lin = wsum = 0.0
         gmax = 0.0
-        for g, d in zip(grads, dw):
+        for g, d in zip(grads, dw, strict=True):
             if g is None:
                 continue  # a weight that does not reach this output (e.g. after the split block)
             # products in the weights' precision, sums in float64: no float64 copy of every tensor

@@ -175,8 +175,8 @@ def time_kernels(
             want = torch.nn.functional.linear(x, wp)
             if not torch.allclose((csr @ xt).T, want, rtol=1e-4, atol=1e-3):
                 raise RuntimeError("the CSR product disagrees with the dense product")
-            dense.append(_median_time(lambda: torch.nn.functional.linear(x, wp), repeats))
-            sparse.append(_median_time(lambda: csr @ xt, repeats))
+            dense.append(_median_time(lambda wp=wp: torch.nn.functional.linear(x, wp), repeats))
+            sparse.append(_median_time(lambda csr=csr: csr @ xt, repeats))
     return KernelTiming(
         (d_out, d_in), n, rhos, np.asarray(dense), np.asarray(sparse), check_int("count", count, 1)
     )

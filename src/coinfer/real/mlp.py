@@ -47,7 +47,7 @@ def build_mlp(widths, activation: str = "relu", *, bias: bool = True, seed: int 
     seed = check_int("seed", seed, 0)
     gen = torch.Generator().manual_seed(seed)
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         lin = torch.nn.Linear(a, b, bias=bias, dtype=torch.float64)
         bound = 1.0 / np.sqrt(a)
         with torch.no_grad():

@@ -277,12 +277,12 @@ def counted_profile(
         match = _BLOCK.search(module)
         if match is None:
             continue
-        l = int(match.group(1))
+        block = int(match.group(1))
         for op, flops in ops.items():
             if str(op).split(".")[-1] in _WEIGHT_OPS:
-                weight[l] += flops
+                weight[block] += flops
             else:
-                attn[l] += flops
+                attn[block] += flops
     head = float(counter.get_total_flops()) - float(weight.sum() + attn.sum())
 
     hidden = out.hidden_states

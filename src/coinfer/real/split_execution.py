@@ -420,7 +420,7 @@ def neighbour_recall(embeddings, reference, k: int = 5) -> float:
         return np.argsort(-sim, axis=1, kind="stable")[:, :k]
 
     a, b = knn(_similarities(embeddings)), knn(_similarities(reference))
-    hits = [len(set(x) & set(y)) for x, y in zip(a, b)]
+    hits = [len(set(x) & set(y)) for x, y in zip(a, b, strict=True)]
     return float(np.mean(hits) / k)
 
 
@@ -447,7 +447,7 @@ def english_batch(key: str, n_seq: int, seq_len: int, seed: int = 0, use_cache: 
     Tokenising goes through :func:`coinfer.real.corpus.tokenise` and, with ``use_cache``, the one disk
     cache (keyed by the arguments, the installed weights and the code).
     """
-    from .corpus import english_passages, english_text, tokenise, token_windows
+    from .corpus import english_passages, english_text, token_windows, tokenise
 
     spec = model_spec(key)
     n_seq = check_int("n_seq", n_seq, 1)
@@ -555,9 +555,9 @@ def measure_points(
     override ``prune_server`` for that point. Results come back in the order of ``points``. ``k`` is
     the neighbourhood size of MiniLM's neighbour recall.
     """
+    from ..theory.rate_distortion import pruning_floor_abs
     from .models import load_model
     from .pruning import pruned_models
-    from ..theory.rate_distortion import pruning_floor_abs
 
     pts = []
     for pt in points:

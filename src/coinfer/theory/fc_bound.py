@@ -161,7 +161,7 @@ def output_distortion_bound(
         raise ValueError("modified must have the architecture and activation of original")
     x = check_array("x", x, ndim=2, shape=(None, layers[0][0].shape[1]))
     if form == "pruned":
-        for (w, b), (wh, bh) in zip(layers, layers_hat):
+        for (w, b), (wh, bh) in zip(layers, layers_hat, strict=True):
             if np.any(np.abs(wh) > np.abs(w)) or np.any(np.abs(bh) > np.abs(b)):
                 raise ValueError("form='pruned' needs |W_hat| <= |W| and |b_hat| <= |b| entrywise")
     n_layers = len(layers)
@@ -172,19 +172,19 @@ def output_distortion_bound(
     beta_src = layers if form == "pruned" else layers_hat
     norm_beta = np.array([matrix_norm(w, p, beta_kind) for w, _ in beta_src])
     bias_beta = np.array([np.linalg.norm(b, p) for _, b in beta_src])
-    weight_terms = np.array([matrix_norm(w - wh, p, kind) for (w, _), (wh, _) in zip(layers, layers_hat)])
-    bias_terms = np.array([np.linalg.norm(b - bh, p) for (_, b), (_, bh) in zip(layers, layers_hat)])
+    weight_terms = np.array([matrix_norm(w - wh, p, kind) for (w, _), (wh, _) in zip(layers, layers_hat, strict=True)])
+    bias_terms = np.array([np.linalg.norm(b - bh, p) for (_, b), (_, bh) in zip(layers, layers_hat, strict=True)])
 
     # P_l = prod_{k > l} ||W_k||: how much later layers can amplify an error made at layer l
-    after = np.array([np.prod(norm_w[l + 1 :]) for l in range(n_layers)])
-    beta = np.empty((x.shape[0], n_layers))  # beta[:, l] bounds ||h_hat_l|| for l = 0..L-1
+    after = np.array([np.prod(norm_w[k + 1 :]) for k in range(n_layers)])
+    beta = np.empty((x.shape[0], n_layers))  # beta[:, k] bounds ||h_hat_k|| for k = 0..L-1
     beta[:, 0] = np.linalg.norm(x, p, axis=1)
-    for l in range(1, n_layers):
-        beta[:, l] = norm_beta[l - 1] * beta[:, l - 1] + bias_beta[l - 1]
+    for k in range(1, n_layers):
+        beta[:, k] = norm_beta[k - 1] * beta[:, k - 1] + bias_beta[k - 1]
     constants = after[None, :] * beta
     bound = constants @ weight_terms + after @ bias_terms
     measured = np.linalg.norm(mlp_forward(layers, x, act) - mlp_forward(layers_hat, x, act), p, axis=1)
-    param = float(sum(matrix_norm(w - wh, p, "entrywise") for (w, _), (wh, _) in zip(layers, layers_hat)))
+    param = float(sum(matrix_norm(w - wh, p, "entrywise") for (w, _), (wh, _) in zip(layers, layers_hat, strict=True)))
     return OutputBound(
         p=p, kind=kind, form=form, measured=measured, bound=bound, constants=constants,
         weight_terms=weight_terms, bias_terms=bias_terms, gamma=constants.max(1),

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..validation import check_real
 from .rate_distortion import (
     distortion_lower_bound,

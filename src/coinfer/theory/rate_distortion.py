@@ -26,6 +26,7 @@ Blahut-Arimoto solver lives in :mod:`coinfer.theory.blahut` and the weight fits 
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from ..validation import check_array, check_real
