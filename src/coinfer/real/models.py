@@ -101,7 +101,7 @@ def model_folder(key: str) -> Path:
     install when it is missing.
     """
     spec = model_spec(key)
-    found = importlib.util.findmodel_spec(spec.module)
+    found = importlib.util.find_spec(spec.module)
     if found is None or not found.submodule_search_locations:
         raise ModuleNotFoundError(
             f"model {key!r} ({spec.title}) needs the package {spec.distribution!r}; "
@@ -135,7 +135,7 @@ def _quiet_transformers():
 
 def _check_gguf_deps():
     for module, dist in (("gguf", "gguf"), ("accelerate", "accelerate")):
-        if importlib.util.findmodel_spec(module) is None:
+        if importlib.util.find_spec(module) is None:
             raise ModuleNotFoundError(
                 f"model 'smollm2' needs the package {dist!r} to read its GGUF file; "
                 f"install it with: pip install {dist}"
