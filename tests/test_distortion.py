@@ -89,12 +89,11 @@ def test_first_order_is_exact_for_a_linear_model():
 
 
 def test_block_outputs_of_a_real_encoder():
-    from coinfer.real.corpus import english_passages
-    from coinfer.real.distortion import encode_passages
+    from coinfer.real.corpus import english_passages, tokenise
     from coinfer.real.models import load_model
 
     m = load_model("minilm")
-    batch = encode_passages("minilm", english_passages(3), 12)
+    batch = tokenise("minilm", english_passages(3), 12)
     with torch.no_grad():
         out = m(**batch, output_hidden_states=True)
         for s in (0, 3, 6):
@@ -142,7 +141,7 @@ def test_sweep_is_cached_and_reloaded(tmp_path, monkeypatch):
 
     monkeypatch.setenv("COINFER_CACHE", str(tmp_path))
     a = distortion_sweep("minilm", [0.5], n_inputs=2, max_tokens=8, n_grad=1)
-    assert len(list((tmp_path / "output_distortion").glob("minilm-*.npz"))) == 1
+    assert len(list(tmp_path.glob("output-distortion*"))) == 1
     b = distortion_sweep("minilm", [0.5], n_inputs=2, max_tokens=8, n_grad=1)
     assert b.methods == a.methods and np.array_equal(a.out_abs, b.out_abs)
     assert a.param_abs[0, 0] < a.param_abs[1, 0]  # magnitude pruning removes the least weight
@@ -153,12 +152,13 @@ def test_sweep_cache_key_follows_the_measuring_code(tmp_path, monkeypatch):
     import coinfer.cache
     import coinfer.real.distortion as dist
 
-    assert dist.cache_dir is coinfer.cache.cache_dir  # one cache folder for the whole package
-    digest = dist._source_digest()
-    assert len(digest) == 64 and digest != dist._source_digest(("pruning.py",))
+    # the key holds the source of the modules the sweep imports: pruning, corpus, models...
+    closure = coinfer.cache.module_closure("coinfer.real.distortion")
+    assert {"coinfer.real.distortion", "coinfer.real.pruning"} <= set(closure)
     monkeypatch.setenv("COINFER_CACHE", str(tmp_path))
     dist.distortion_sweep("minilm", [0.5], ("magnitude",), n_inputs=2, max_tokens=8, n_grad=0)
-    # an edit to pruning, distortion, corpus or models changes the digest: a new file, never the old
-    monkeypatch.setattr(dist, "_source_digest", lambda: "edited")
+    # an edit to that code changes the key: a new file, never the old one
+    real = coinfer.cache.source_digest
+    monkeypatch.setattr(coinfer.cache, "source_digest", lambda *roots: "edited" + real(*roots))
     dist.distortion_sweep("minilm", [0.5], ("magnitude",), n_inputs=2, max_tokens=8, n_grad=0)
-    assert len(list((tmp_path / "output_distortion").glob("minilm-*.npz"))) == 2
+    assert len(list(tmp_path.glob("output-distortion*"))) == 2

@@ -1,4 +1,4 @@
-"""Tests of coinfer.mlp: the output-distortion theorem on fully connected networks."""
+"""Tests of coinfer.real.mlp and coinfer.theory.fc_bound: the output-distortion theorem on fully connected networks."""
 
 import numpy as np
 import pytest
@@ -6,16 +6,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer.mlp import (
-    build_mlp,
-    digits_data,
-    matrix_norm,
-    mlp_forward,
-    mlp_layers,
-    output_distortion_bound,
-    train_mlp_digits,
-)
+from coinfer.real.mlp import build_mlp, digits_data, mlp_layers, train_mlp_digits
 from coinfer.real.pruning import prune
+from coinfer.theory.fc_bound import matrix_norm, mlp_forward, output_distortion_bound
+
+
+def _bound(original, modified, x, **kwargs):
+    """The theorem on two torch networks, through their ``(layers, activation)`` form."""
+    return output_distortion_bound(mlp_layers(original), mlp_layers(modified), x, **kwargs)
 
 
 def _inputs(n, d, seed):
@@ -37,7 +35,7 @@ def test_bound_holds_for_pruned_random_networks(widths, activation, ratio, metho
     for p in (1, 2):
         for kind in ("operator", "entrywise"):
             for form in ("general", "pruned"):
-                b = output_distortion_bound(net, pruned, x, p=p, kind=kind, form=form)
+                b = _bound(net, pruned, x, p=p, kind=kind, form=form)
                 assert np.all(b.measured <= b.bound * (1 + 1e-10) + 1e-12)
                 # the single-constant corollary (no bias change under pruning)
                 assert np.all(b.measured <= b.gamma * b.param_distortion * (1 + 1e-10) + 1e-12)
@@ -46,7 +44,7 @@ def test_bound_holds_for_pruned_random_networks(widths, activation, ratio, metho
                 assert np.all(b.bound <= single * (1 + 1e-10) + 1e-12)  # it only adds slack
                 if p == 2 and kind == "entrywise":  # ||f - f_hat||_2^2 <= Gamma_2 D_2
                     d2 = sum(float(((wa - wb) ** 2).sum().detach()) for wa, wb in
-                             zip(net.parameters(), pruned.parameters()) if wa.ndim == 2)
+                             zip(net.parameters(), pruned.parameters(), strict=False) if wa.ndim == 2)
                     gamma2 = (b.constants**2).sum(1)
                     assert np.all(b.measured**2 <= gamma2 * d2 * (1 + 1e-10) + 1e-12)
 
@@ -58,11 +56,11 @@ def test_bound_holds_for_arbitrary_perturbations_including_biases(widths, seed, 
     net = build_mlp(widths, "tanh", seed=seed)
     other = build_mlp(widths, "tanh", seed=seed + 1)
     with torch.no_grad():  # mix: a general perturbation of weights and biases, not a pruning
-        for a, b in zip(other.parameters(), net.parameters()):
+        for a, b in zip(other.parameters(), net.parameters(), strict=False):
             a.copy_(b + scale * (a - b))
     x = _inputs(8, widths[0], seed)
     for p in (1, 2):
-        b = output_distortion_bound(net, other, x, p=p)
+        b = _bound(net, other, x, p=p)
         assert np.all(b.measured <= b.bound * (1 + 1e-10) + 1e-12)
 
 
@@ -75,7 +73,7 @@ def test_bound_is_tight_for_one_linear_layer_in_l1():
     dw = w - pruned[0].weight.detach().numpy()
     j = int(np.abs(dw).sum(0).argmax())
     x = np.eye(3)[[j]]
-    b = output_distortion_bound(net, pruned, x, p=1)
+    b = _bound(net, pruned, x, p=1)
     assert b.measured[0] == pytest.approx(b.bound[0], rel=1e-12)
 
 
@@ -87,7 +85,7 @@ def test_hand_computed_two_layer_case():
     pruned = prune(net, 2 / 6).model  # zeroes 0.5 and 1.0 (the two smallest magnitudes)
     assert pruned[0].weight.detach().tolist() == [[0.0, -2.0], [0.0, 3.0]]
     x = np.array([[1.0, 1.0]])
-    b = output_distortion_bound(net, pruned, x, p=1)
+    b = _bound(net, pruned, x, p=1)
     # f(x) = 2 relu(-1) - relu(3.5) = -3.5 and f_hat(x) = 2 relu(-2) - relu(3) = -3
     assert b.measured[0] == pytest.approx(0.5)
     # layer 1: ||dW_1||_{1->1} = 1.5 (column 0), amplified by ||W_2||_{1->1} = 2, ||x||_1 = 2
@@ -133,9 +131,9 @@ def test_unsupported_networks_are_rejected():
     with torch.no_grad():
         bigger[0].weight.mul_(2.0)  # not a pruning: magnitudes grow
     with pytest.raises(ValueError, match="form='pruned'"):
-        output_distortion_bound(net, bigger, np.ones((1, 3)), form="pruned")
+        _bound(net, bigger, np.ones((1, 3)), form="pruned")
     with pytest.raises(ValueError, match="x must have shape"):
-        output_distortion_bound(net, net, np.ones((1, 4)))
+        _bound(net, net, np.ones((1, 4)))
 
 
 def test_training_on_digits_is_deterministic_and_learns():
@@ -144,12 +142,13 @@ def test_training_on_digits_is_deterministic_and_learns():
     a = train_mlp_digits((16,), epochs=60, seed=3)
     b = train_mlp_digits((16,), epochs=60, seed=3)
     assert a.test_accuracy == b.test_accuracy > 0.8
-    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=False):
         assert torch.equal(pa, pb)
 
 
 def test_bound_sweep_holds_on_a_trained_network():
-    from coinfer.mlp import VARIANTS, bound_sweep
+    from coinfer.real.mlp import bound_sweep
+    from coinfer.theory.fc_bound import VARIANTS
 
     tr = train_mlp_digits((12,), epochs=40, seed=1)
     s = bound_sweep(tr.model, tr.x_test[:50].numpy(), [0.0, 0.3, 0.9])
@@ -165,6 +164,6 @@ def test_bound_sweep_holds_on_a_trained_network():
 def test_single_constant_form_needs_unchanged_biases():
     net = build_mlp((3, 4, 2), seed=0)
     other = build_mlp((3, 4, 2), seed=1)
-    b = output_distortion_bound(net, other, _inputs(4, 3, 0), p=2)
+    b = _bound(net, other, _inputs(4, 3, 0), p=2)
     with pytest.raises(ValueError, match="biases"):
         _ = b.single_constant_bound

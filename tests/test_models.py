@@ -40,9 +40,9 @@ def test_smollm2_predicts_a_likely_next_token():
     assert "Paris" in top, top
 
 
-def test_fresh_copy_is_independent_of_the_cached_model():
+def test_each_load_is_an_independent_copy():
     cached = models.load_model("minilm")
-    copy = models.load_model("minilm", fresh=True)
+    copy = models.load_model("minilm")
     with torch.no_grad():
         next(copy.parameters()).zero_()
     assert next(cached.parameters()).abs().sum() > 0

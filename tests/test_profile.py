@@ -7,16 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinfer.profile import (
-    BUILTIN_MODELS,
+from coinfer.real.profiles import (
+    architecture_of,
     builtin_config,
-    builtin_profile,
     counted_profile,
     profile_differences,
     profile_from_config,
     small_config,
 )
-from coinfer.system import ModelProfile
+from coinfer.system import ARCHITECTURES, BUILTIN_MODELS, ModelProfile, builtin_profile
 
 ZERO = {"weight_flops": 0.0, "attn_flops": 0.0, "head_flops": 0.0, "feature_bits": 0.0,
         "n_params": 0.0}
@@ -31,7 +30,8 @@ def test_gpt2_small_by_hand():
     assert p.head_flops == 2 * n * d * V  # logits at every position
     assert p.feature_bits[0] == n * 32 and p.feature_bits[12] == 0
     np.testing.assert_array_equal(p.feature_bits[1:12], n * d * 16)
-    assert p.n_params == 12 * 12 * d * d + d * V
+    assert p.n_params == 12 * 12 * d * d  # the tied head is the embedding: not prunable
+    assert not p.head_prunable
 
 
 def test_llama_7b_by_hand():
@@ -71,7 +71,8 @@ def test_profile_matches_flop_counter_on_random_small_models(family):
     counted = counted_profile(config, 24, device="cpu", seed=3)
     analytic = profile_from_config(config, 24)
     diff = profile_differences(counted, analytic)
-    assert diff == pytest.approx(ZERO, abs=1e-12)  # well inside the 2% the issue allows
+    assert diff == pytest.approx(ZERO, abs=1e-12)
+    assert counted.head_prunable == analytic.head_prunable == (not architecture_of(config).tied_head)
     assert counted.attn_flops.min() > 0 and counted.head_flops > 0
 
 
@@ -86,7 +87,10 @@ def test_meta_device_counts_like_real_tensors(family):
 @pytest.mark.parametrize("model", BUILTIN_MODELS)
 def test_builtin_profiles_match_flop_counter_at_full_size(model):
     counted = counted_profile(builtin_config(model), 32)  # meta device: shapes only
-    assert profile_differences(counted, builtin_profile(model, 32)) == pytest.approx(ZERO, abs=1e-12)
+    builtin = builtin_profile(model, 32)
+    assert profile_differences(counted, builtin) == pytest.approx(ZERO, abs=1e-12)
+    # a tied head is the embedding, which pruning leaves alone: neither profile prunes it
+    assert counted.head_prunable == builtin.head_prunable == (not ARCHITECTURES[model].tied_head)
 
 
 def test_sdpa_attention_is_invisible_to_the_counter_on_cpu():
@@ -122,6 +126,30 @@ def test_profile_differences_detects_a_difference():
     assert diff["head_flops"] == pytest.approx(1.0) and diff["attn_flops"] == 0.0
     with pytest.raises(ValueError, match="counted must have the analytic profile's 12 blocks"):
         profile_differences(builtin_profile("gpt2-medium", 16), a)
+
+
+@pytest.mark.parametrize("model", BUILTIN_MODELS)
+def test_architecture_table_agrees_with_the_config(model):
+    # The hand-written table cannot drift from the configs that the FLOP counter checks.
+    assert architecture_of(builtin_config(model)) == ARCHITECTURES[model]
+
+
+def test_architecture_table_agrees_with_the_shipped_configs():
+    from transformers import AutoConfig
+
+    from coinfer.real.models import MODELS, model_folder
+
+    checked = 0
+    for key, builtin in (("minilm", "minilm-l6"), ("smollm2", "smollm2-135m")):
+        if importlib.util.find_spec(MODELS[key].module) is None:
+            continue
+        spec = MODELS[key]
+        kwargs = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
+        real = AutoConfig.from_pretrained(str(model_folder(key)), **kwargs)
+        assert architecture_of(real) == ARCHITECTURES[builtin]
+        checked += 1
+    if checked == 0:
+        pytest.skip("neither offline model package is installed")
 
 
 def test_builtin_configs_match_the_offline_real_models():

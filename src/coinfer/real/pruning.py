@@ -27,6 +27,7 @@ This is what ``torch.nn.utils.prune`` does with ``l1_unstructured`` / ``random_u
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +35,16 @@ import torch
 
 from ..validation import check_int, check_real
 
-__all__ = ["PruneResult", "prunable_weights", "pruning_masks", "prune", "pruned_models"]
+__all__ = [
+    "PruneResult",
+    "prunable_weights",
+    "pruning_masks",
+    "prune",
+    "pruned_models",
+    "block_of",
+    "block_density",
+    "MagnitudeRanking",
+]
 
 METHODS = ("magnitude", "random")
 SCOPES = ("global", "layer")
@@ -164,13 +174,13 @@ def pruning_masks(
         mask = _smallest_k_mask(flat, k)
         del flat
         start = 0
-        for n, size in zip(names, sizes):
+        for n, size in zip(names, sizes, strict=False):
             masks[n] = mask[start : start + size].reshape(weights[n].shape)
             start += int(size)
         return masks
 
     gen = torch.Generator().manual_seed(seed)
-    for n, size, c in zip(names, sizes, counts):
+    for n, size, c in zip(names, sizes, counts, strict=False):
         w = weights[n]
         if method == "magnitude":
             m = _smallest_k_mask(w.detach().reshape(-1).abs().float().cpu(), int(c))
@@ -283,3 +293,110 @@ def pruned_models(
     for r in ratios:
         masks = pruning_masks(source, r, method, scope, seed)
         yield _apply(work, source, masks, r, method, scope, seed, include_embeddings, exclude)
+
+
+_BLOCK_NAME = re.compile(r"\.(?:h|layers|layer)\.(\d+)\.")
+
+
+def block_of(name: str) -> int | None:
+    """The 0-based block index of a parameter name (``...layers.7.mlp...`` -> 7), ``None`` outside."""
+    match = _BLOCK_NAME.search(name)
+    return int(match.group(1)) if match else None
+
+
+class MagnitudeRanking:
+    """Global magnitude pruning at many ratios from one sort of the prunable weights.
+
+    ``apply(target, ratio)`` writes the source model's prunable weights into ``target`` (a copy of the
+    same architecture) with exactly the weights :func:`prune` would zero (``method="magnitude"``,
+    ``scope="global"``, ties broken by position) set to zero; other parameters of ``target`` are not
+    touched. One stable sort up front, then each ratio costs one scatter: for sweeps over many ratios
+    of a large model, where :func:`prune` would select anew each time.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, exclude: tuple[str, ...] = ()) -> None:
+        self.exclude = tuple(exclude)
+        weights = prunable_weights(model, exclude=self.exclude)
+        self.names = list(weights)
+        self.shapes = [tuple(weights[n].shape) for n in self.names]
+        self.sizes = np.array([weights[n].numel() for n in self.names], dtype=np.int64)
+        self.source = {n: weights[n].detach().clone() for n in self.names}
+        self.magnitudes = [self.source[n].reshape(-1).abs().float().cpu() for n in self.names]
+        self.sorted = np.sort(torch.cat(self.magnitudes).numpy())  # one sort, any ratio after
+        self.n_total = int(self.sizes.sum())
+
+    def masks(self, ratio: float) -> dict[str, torch.Tensor]:
+        """The boolean masks (``True`` = pruned) of :func:`prune` at ``ratio``.
+
+        Everything below the ``k``-th smallest magnitude ``t``, then the weights equal to ``t`` in
+        position order (tensor order, then row-major) until ``k`` are pruned.
+        """
+        r = check_real("ratio", ratio, 0.0, 1.0)
+        k = int(round(r * self.n_total))
+        out = {}
+        if k == 0:
+            return {n: torch.zeros(shape, dtype=torch.bool) for n, shape in zip(self.names, self.shapes, strict=False)}
+        t = float(self.sorted[k - 1])
+        ties_left = k - int(np.searchsorted(self.sorted, t, side="left"))
+        for n, shape, mag in zip(self.names, self.shapes, self.magnitudes, strict=False):
+            m = mag < t
+            if ties_left > 0:
+                tie = mag == t
+                n_tie = int(tie.sum())
+                if n_tie <= ties_left:
+                    m |= tie
+                    ties_left -= n_tie
+                else:
+                    first = torch.nonzero(tie).reshape(-1)[:ties_left]
+                    m[first] = True
+                    ties_left = 0
+            out[n] = m.reshape(shape)
+        return out
+
+    def apply(self, target: torch.nn.Module, ratio: float) -> float:
+        """Prune ``target`` in place at ``ratio`` from the source weights; returns the achieved ratio."""
+        weights = prunable_weights(target, exclude=self.exclude)
+        if list(weights) != self.names:
+            raise ValueError("target must have the prunable weights of the ranked model")
+        n = 0
+        with torch.no_grad():
+            for name, m in self.masks(ratio).items():
+                w = weights[name]
+                w.copy_(self.source[name])
+                w.masked_fill_(m.to(w.device), 0.0)
+                n += int(m.sum())
+        return n / self.n_total
+
+
+def block_density(
+    model: torch.nn.Module,
+    ratios,
+    *,
+    exclude: tuple[str, ...] = (),
+    ranking: MagnitudeRanking | None = None,
+) -> np.ndarray:
+    """Per block, the fraction of its prunable weights that global magnitude pruning removes.
+
+    The pruning is the one :func:`prune` applies (``method="magnitude"``, ``scope="global"``, the
+    same tie-breaking), so the numbers are measured from the weights, not assumed. Returns an array
+    of shape ``(len(ratios), L)``: row ``i`` holds ``rho_l(ratios[i])`` for blocks ``l = 1..L``
+    (column ``l - 1``). Weights outside the blocks (an untied head, a pooler) count towards the
+    global ranking but have no column. The paper's model assumes ``rho_l(rho) = rho`` in every block.
+    ``ranking`` reuses a :class:`MagnitudeRanking` of ``model`` (with the same ``exclude``).
+    """
+    rs = [check_real("ratios", r, 0.0, 1.0) for r in np.atleast_1d(np.asarray(ratios, float))]
+    ranking = ranking if ranking is not None else MagnitudeRanking(model, exclude=exclude)
+    blocks = [block_of(name) for name in ranking.names]
+    if all(b is None for b in blocks):
+        raise ValueError("model has no prunable weights inside numbered blocks")
+    n_blocks = 1 + max(b for b in blocks if b is not None)
+    size = np.zeros(n_blocks)
+    for b, n in zip(blocks, ranking.sizes, strict=False):
+        if b is not None:
+            size[b] += n
+    out = np.zeros((len(rs), n_blocks))
+    for i, r in enumerate(rs):
+        for b, m in zip(blocks, ranking.masks(r).values(), strict=False):
+            if b is not None:
+                out[i, b] += float(m.sum())
+    return out / size

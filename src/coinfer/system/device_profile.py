@@ -31,7 +31,10 @@ from ..validation import check_array, check_real
 from .scenario import EdgeServer
 from .work import PRUNING_KINDS, WorkCurve
 
-__all__ = ["DeviceProfile"]
+__all__ = ["DeviceProfile", "STEP_WIDTH"]
+
+#: Width in ``rho`` of the drop between two grid points of a staircase work curve.
+STEP_WIDTH = 1e-4
 
 _ARRAYS = ("block_seconds", "block_median", "block_spread", "block_upper", "block_flops", "achieved",
            "csr")
@@ -141,39 +144,56 @@ class DeviceProfile:
         after[:L] += self.head_flops
         return after
 
-    def work_curve(self, kind: str, server: EdgeServer) -> WorkCurve:
+    def work_curve(
+        self, kind: str, server: EdgeServer, margin: float = 1.0, steps: bool = True
+    ) -> WorkCurve:
         """The :class:`~coinfer.system.work.WorkCurve` of ``kind`` for a scenario's ``server``.
 
-        ``device_cycles = f_ref * device_seconds`` and ``server_seconds = server_flops / Phi_s``, on
-        the grid of achieved ratios (strictly increasing by construction).
+        ``device_cycles = margin * f_ref * device_seconds`` and ``server_seconds = server_flops /
+        Phi_s``, on the grid of achieved ratios (strictly increasing by construction). ``margin``
+        (at least 1) budgets for a device slower than at calibration, e.g. a shared machine.
+
+        ``steps=True`` (default) makes the curves staircases: between two grid points the work is
+        that of the lower one, and it drops to the next grid point's over the last
+        :data:`STEP_WIDTH` before it. The time of a pruned model depends on its matrices' shapes,
+        not smoothly on ``rho`` (kernels are faster at some sizes than others), so only measured
+        ratios are trusted: the solver's smallest feasible ratio then lies at (or within
+        :data:`STEP_WIDTH` below) a measured grid point. ``steps=False`` interpolates linearly.
         """
         if not isinstance(server, EdgeServer):
             raise TypeError(f"server must be an EdgeServer; got {type(server).__name__}")
+        margin = check_real("margin", margin, 1.0)
         kind = self._kind(kind)
         rho = np.asarray(self.achieved[kind], float)
         if rho[0] != 0.0 or np.any(np.diff(rho) <= 0):
             rho = self.rho  # fall back to the requested grid if the achieved one is not usable
-        return WorkCurve(
-            pruning=kind,
-            rho=rho,
-            device_cycles=self.f_ref * self.device_seconds(kind),
-            server_seconds=self.server_flops(kind) / server.flops,
-        )
+        cycles = margin * self.f_ref * self.device_seconds(kind)
+        seconds = self.server_flops(kind) / server.flops
+        if steps and rho.size > 1:
+            width = min(STEP_WIDTH, 0.5 * float(np.min(np.diff(rho))))
+            knees = rho[1:] - width
+            rho = np.sort(np.concatenate([rho, knees]))
+            cycles = np.repeat(cycles, 2, axis=1)[:, :-1]  # value j held until the knee of j+1
+            seconds = np.repeat(seconds, 2, axis=1)[:, :-1]
+        return WorkCurve(pruning=kind, rho=rho, device_cycles=cycles, server_seconds=seconds)
 
-    def work_curves(self, server: EdgeServer) -> tuple[WorkCurve, ...]:
+    def work_curves(
+        self, server: EdgeServer, margin: float = 1.0, steps: bool = True
+    ) -> tuple[WorkCurve, ...]:
         """One :class:`~coinfer.system.work.WorkCurve` per measured kind (for ``Scenario.work``)."""
-        return tuple(self.work_curve(kind, server) for kind in self.kinds)
+        return tuple(self.work_curve(kind, server, margin, steps) for kind in self.kinds)
 
-    def flops_per_cycle(self, dense_flops: float) -> float:
+    def flops_per_cycle(self, dense_flops: float, margin: float = 1.0) -> float:
         """The ``phi_d`` (FLOPs/cycle) at which the paper's model matches the dense measurement.
 
         ``dense_flops`` is the whole model's FLOPs at ``rho = 0`` (e.g. from the built-in profile); the
-        result is ``dense_flops / (f_ref * fitted dense time of the whole model)``: both models then
+        result is ``dense_flops / (margin * f_ref * fitted dense time of the whole model)``: both models then
         agree at ``rho = 0`` and differ only in how the work falls with ``rho``.
         """
         check_real("dense_flops", dense_flops, 0.0, lo_open=True, unit="FLOPs")
+        margin = check_real("margin", margin, 1.0)
         kind = self.kinds[0]
-        return dense_flops / (self.f_ref * float(self.device_seconds(kind)[-1, 0]))
+        return dense_flops / (margin * self.f_ref * float(self.device_seconds(kind)[-1, 0]))
 
     def _kind(self, kind: str) -> str:
         if kind not in self.block_seconds:

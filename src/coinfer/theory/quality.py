@@ -39,7 +39,7 @@ def isotonic(y, weights=None, *, increasing: bool = True) -> np.ndarray:
         raise ValueError("weights must be positive")
     sign = 1.0 if increasing else -1.0
     means, wsum, count = [], [], []
-    for value, weight in zip(sign * v, w):
+    for value, weight in zip(sign * v, w, strict=False):
         means.append(value)
         wsum.append(weight)
         count.append(1)
