@@ -44,8 +44,10 @@ def main() -> None:
     t_solve = median_seconds(solve, args.repeats)
     print(f"python -c 'import numpy, scipy': median {t_ref * 1e3:8.1f} ms")
     print(f"coinfer solve                  : median {t_solve * 1e3:8.1f} ms")
-    print(f"ratio coinfer solve / import numpy, scipy: {t_solve / t_ref:.2f} "
-          f"(median of {args.repeats}; first run {median_solve_probe * 1e3:.0f} ms)")
+    print(
+        f"ratio coinfer solve / import numpy, scipy: {t_solve / t_ref:.2f} "
+        f"(median of {args.repeats}; first run {median_solve_probe * 1e3:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -90,18 +90,26 @@ def timings(repeats: int = 200, ref_repeats: int = 3, batch: int = 10_000, seed:
 def print_timings(res: dict) -> None:
     rows = res["rows"]
     t0, ours = rows["coinfer.solve"]
-    print(f"instance: {res['scenario'].profile.name}, splits {ours.splits[0]}..{ours.splits[-1]}, "
-          f"T_max {res['scenario'].budget.latency:.3f} s, E_max {res['scenario'].budget.energy:.3f} J")
-    print(f"{'method':<16}{'median (ms)':>14}{'ratio':>12}{'split':>7}{'rho':>14}{'|drho|':>11}"
-          f"{'energy (J)':>13}")
+    print(
+        f"instance: {res['scenario'].profile.name}, splits {ours.splits[0]}..{ours.splits[-1]}, "
+        f"T_max {res['scenario'].budget.latency:.3f} s, E_max {res['scenario'].budget.energy:.3f} J"
+    )
+    print(
+        f"{'method':<16}{'median (ms)':>14}{'ratio':>12}{'split':>7}{'rho':>14}{'|drho|':>11}"
+        f"{'energy (J)':>13}"
+    )
     for name, (t, sol) in rows.items():
         drho = abs(sol.rho - ours.rho) if sol.feasible else float("nan")
-        print(f"{name:<16}{t * 1e3:>14.3f}{t / t0:>12.1f}{sol.split:>7d}{sol.rho:>14.9f}{drho:>11.2e}"
-              f"{sol.energy:>13.6f}")
-    print(f"batched: {res['batch']} gains x {res['n_splits']} splits in {res['t_batch'] * 1e3:.1f} ms "
-          f"= {res['instance_splits_per_s']:.0f} instance-splits/s "
-          f"({res['t_batch'] / res['batch'] * 1e6:.1f} us per instance; "
-          f"{res['batch_feasible']:.3f} feasible)")
+        print(
+            f"{name:<16}{t * 1e3:>14.3f}{t / t0:>12.1f}{sol.split:>7d}{sol.rho:>14.9f}{drho:>11.2e}"
+            f"{sol.energy:>13.6f}"
+        )
+    print(
+        f"batched: {res['batch']} gains x {res['n_splits']} splits in {res['t_batch'] * 1e3:.1f} ms "
+        f"= {res['instance_splits_per_s']:.0f} instance-splits/s "
+        f"({res['t_batch'] / res['batch'] * 1e6:.1f} us per instance; "
+        f"{res['batch_feasible']:.3f} feasible)"
+    )
 
 
 def fuzz(n: int = 300, repeats: int = 3, ref_repeats: int = 1, seed: int = 0) -> dict:
@@ -113,8 +121,10 @@ def fuzz(n: int = 300, repeats: int = 3, ref_repeats: int = 1, seed: int = 0) ->
     solve(scs[0])
     cvxpy_solve(scs[0])
     out = {}
-    for name, fn, reps in (("coinfer.solve", solve, repeats), ("cvxpy (conic)", cvxpy_solve,
-                                                                  ref_repeats)):
+    for name, fn, reps in (
+        ("coinfer.solve", solve, repeats),
+        ("cvxpy (conic)", cvxpy_solve, ref_repeats),
+    ):
         wall, cpu = np.zeros((reps, n)), np.zeros((reps, n))
         switched = np.zeros((reps, n), dtype=bool)
         for r in range(reps):
@@ -128,8 +138,12 @@ def fuzz(n: int = 300, repeats: int = 3, ref_repeats: int = 1, seed: int = 0) ->
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN instances stay NaN
             calm = np.nanmedian(calm, axis=0)
-        out[name] = dict(wall=np.median(wall, axis=0), cpu=np.median(cpu, axis=0), calm=calm,
-                         preempted=float(switched.mean()))
+        out[name] = dict(
+            wall=np.median(wall, axis=0),
+            cpu=np.median(cpu, axis=0),
+            calm=calm,
+            preempted=float(switched.mean()),
+        )
     out["iterations"] = np.array([solve(sc).iterations for sc in scs])
     return out
 
@@ -138,8 +152,10 @@ def print_fuzz(res: dict) -> None:
     ours = res["coinfer.solve"]
     n = len(ours["wall"])
     print(f"fuzzed mix: {n} random instances (random_scenario), times in ms")
-    print(f"{'method':<16}{'clock':>11}{'median':>10}{'p90':>10}{'p99':>10}{'p99/median':>12}"
-          f"{'ratio med':>11}{'ratio p99':>11}")
+    print(
+        f"{'method':<16}{'clock':>11}{'median':>10}{'p90':>10}{'p99':>10}{'p99/median':>12}"
+        f"{'ratio med':>11}{'ratio p99':>11}"
+    )
     for name in ("coinfer.solve", "cvxpy (conic)"):
         for clock in ("wall", "cpu", "calm"):
             t = res[name][clock] * 1e3
@@ -148,23 +164,33 @@ def print_fuzz(res: dict) -> None:
                 continue
             q = np.percentile(t, [50, 90, 99])
             r = np.percentile(ref, [50, 99])
-            print(f"{name:<16}{clock:>11}{q[0]:>10.3f}{q[1]:>10.3f}{q[2]:>10.3f}{q[2] / q[0]:>12.2f}"
-                  f"{q[0] / r[0]:>11.1f}{q[2] / r[1]:>11.1f}")
+            print(
+                f"{name:<16}{clock:>11}{q[0]:>10.3f}{q[1]:>10.3f}{q[2]:>10.3f}{q[2] / q[0]:>12.2f}"
+                f"{q[0] / r[0]:>11.1f}{q[2] / r[1]:>11.1f}"
+            )
         print(f"{'':<16}{'':>11}  {res[name]['preempted']:.1%} of the timed calls were preempted")
     it = res["iterations"]
-    print(f"crossing-search iterations: median {np.median(it):.0f}, p90 {np.percentile(it, 90):.0f}, "
-          f"p99 {np.percentile(it, 99):.0f}, max {it.max()}")
-    print("clock: wall = perf_counter; cpu = process_time; calm = wall time of the runs with no "
-          "involuntary context switch. ratio: that method's percentile / coinfer.solve's, same "
-          "clock, this run")
+    print(
+        f"crossing-search iterations: median {np.median(it):.0f}, p90 {np.percentile(it, 90):.0f}, "
+        f"p99 {np.percentile(it, 99):.0f}, max {it.max()}"
+    )
+    print(
+        "clock: wall = perf_counter; cpu = process_time; calm = wall time of the runs with no "
+        "involuntary context switch. ratio: that method's percentile / coinfer.solve's, same "
+        "clock, this run"
+    )
 
 
 def print_comparison(out: dict) -> None:
     ours = out["coinfer"]
     n = len(ours["rho"])
-    print(f"comparison on {n} random instances ({int(ours['feasible'].sum())} feasible for coinfer)")
-    print(f"{'reference':<10}{'better':>8}{'short':>8}{'missed':>8}{'viol/none':>10}"
-          f"{'cheaper':>9}{'max short':>12}{'median ms':>11}")
+    print(
+        f"comparison on {n} random instances ({int(ours['feasible'].sum())} feasible for coinfer)"
+    )
+    print(
+        f"{'reference':<10}{'better':>8}{'short':>8}{'missed':>8}{'viol/none':>10}"
+        f"{'cheaper':>9}{'max short':>12}{'median ms':>11}"
+    )
     for m in [k for k in out if k not in ("coinfer", "grid_resolution", "seeds")]:
         ref = out[m]
         both = ours["feasible"] & ref["feasible"]
@@ -177,13 +203,17 @@ def print_comparison(out: dict) -> None:
         worst = float(np.max(d[both])) if both.any() else float("nan")
         same = both & (np.abs(d) <= 1e-12)
         cheaper = int(np.sum(same & (ref["energy"] < ours["energy"] * (1 - 1e-6))))
-        print(f"{m:<10}{better:>8d}{short:>8d}{missed:>8d}{extra:>10d}{cheaper:>9d}{worst:>12.2e}"
-              f"{np.median(ref['time']) * 1e3:>11.1f}")
+        print(
+            f"{m:<10}{better:>8d}{short:>8d}{missed:>8d}{extra:>10d}{cheaper:>9d}{worst:>12.2e}"
+            f"{np.median(ref['time']) * 1e3:>11.1f}"
+        )
     print(f"coinfer median {np.median(ours['time']) * 1e3:.3f} ms")
-    print("better: reference rho below ours by > 1e-9 (would refute optimality); short: reference rho "
-          "above ours by > 1e-6 (grid: > its rho step); missed: feasible instance the reference "
-          "declared infeasible; viol/none: reference feasible where coinfer is not; cheaper: same rho "
-          "(to 1e-12) with device energy lower than ours by > 1e-6 relative")
+    print(
+        "better: reference rho below ours by > 1e-9 (would refute optimality); short: reference rho "
+        "above ours by > 1e-6 (grid: > its rho step); missed: feasible instance the reference "
+        "declared infeasible; viol/none: reference feasible where coinfer is not; cheaper: same rho "
+        "(to 1e-12) with device energy lower than ours by > 1e-6 relative"
+    )
 
 
 def main(argv=None) -> None:
@@ -191,9 +221,13 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=200, help="timing repeats of the solver")
     ap.add_argument("--ref-repeats", type=int, default=3, help="timing repeats of each reference")
     ap.add_argument("--batch", type=int, default=10_000, help="number of gains in the batched run")
-    ap.add_argument("--compare", type=int, default=0, help="random instances to compare on (0: skip)")
+    ap.add_argument(
+        "--compare", type=int, default=0, help="random instances to compare on (0: skip)"
+    )
     ap.add_argument("--fuzz", type=int, default=300, help="instances of the fuzzed mix (0: skip)")
-    ap.add_argument("--fuzz-repeats", type=int, default=3, help="timing repeats per fuzzed instance")
+    ap.add_argument(
+        "--fuzz-repeats", type=int, default=3, help="timing repeats per fuzzed instance"
+    )
     ap.add_argument("--only-fuzz", action="store_true", help="skip the single and batched timings")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

@@ -59,14 +59,25 @@ def settings(quick: bool) -> dict:
     """Calibration, quality and scenario sizes of a quick or a full run."""
     if quick:
         # SmolLM2's calibration dominates the run: a coarser grid for it keeps --quick short
-        grid = {"minilm": (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9), "smollm2": (0.0, 0.3, 0.5, 0.7, 0.9)}
-        return dict(grid=grid, cal_repeats=5,
-                    q_ratios=tuple(np.round(np.arange(0, 0.91, 0.15), 2)),
-                    n_seq={"minilm": 16, "smollm2": 3}, per_model={"minilm": 12, "smollm2": 8})
+        grid = {
+            "minilm": (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9),
+            "smollm2": (0.0, 0.3, 0.5, 0.7, 0.9),
+        }
+        return dict(
+            grid=grid,
+            cal_repeats=5,
+            q_ratios=tuple(np.round(np.arange(0, 0.91, 0.15), 2)),
+            n_seq={"minilm": 16, "smollm2": 3},
+            per_model={"minilm": 12, "smollm2": 8},
+        )
     full = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    return dict(grid={"minilm": full, "smollm2": full}, cal_repeats=7,
-                q_ratios=tuple(np.round(np.arange(0, 0.91, 0.1), 2)),
-                n_seq={"minilm": 32, "smollm2": 8}, per_model={"minilm": 24, "smollm2": 24})
+    return dict(
+        grid={"minilm": full, "smollm2": full},
+        cal_repeats=7,
+        q_ratios=tuple(np.round(np.arange(0, 0.91, 0.1), 2)),
+        n_seq={"minilm": 32, "smollm2": 8},
+        per_model={"minilm": 24, "smollm2": 24},
+    )
 
 
 def models_of(key: str, cfg: dict):
@@ -117,8 +128,9 @@ def run_point(pruner, profile, sc, split, rho, kind, power, freq, ids, mask, rep
     """Measured latency (s), energy (J) and the pruned model of one operating point."""
     kind = "unstructured" if kind in (None, "paper") else kind
     model, achieved = pruner.model(kind, rho)
-    t = run_device_part(model, ids, mask, split, _kernel_row(profile, kind, achieved),
-                        repeats=repeats)
+    t = run_device_part(
+        model, ids, mask, split, _kernel_row(profile, kind, achieved), repeats=repeats
+    )
     t_host = float(np.median(t))
     cycles = t_host * profile.f_ref
     t_dev, e_dev = cycles / freq, sc.device.kappa * cycles * freq**2
@@ -126,26 +138,39 @@ def run_point(pruner, profile, sc, split, rho, kind, power, freq, ids, mask, rep
     t_up = bits / float(rate(power, sc.uplink)) if bits else 0.0
     st = structure_of(pruner.dense)
     if kind == "structured":
-        heads = int(ci._blocks(model)[0].self_attn.num_key_value_groups) if st.family == "llama" \
+        heads = (
+            int(ci._blocks(model)[0].self_attn.num_key_value_groups)
+            if st.family == "llama"
             else int(ci._blocks(model)[0].attention.self.num_attention_heads)
-        chans = int(ci._blocks(model)[0].mlp.down_proj.in_features) if st.family == "llama" \
+        )
+        chans = (
+            int(ci._blocks(model)[0].mlp.down_proj.in_features)
+            if st.family == "llama"
             else int(ci._blocks(model)[0].output.dense.in_features)
+        )
         fl = analytic_flops(st, heads, chans, N_TOK)
     else:
         fl = analytic_flops(st, st.heads_per_group, st.d_ff, N_TOK)
     L = st.n_blocks
     server_flops = (L - split) * (fl["block_weight"] + fl["block_attention"]) + (
-        fl["head"] if split < L else 0.0)
+        fl["head"] if split < L else 0.0
+    )
     t_srv = server_flops / sc.server.flops
-    return dict(latency=t_dev + t_up + t_srv, energy=e_dev + power * t_up, t_device=t_dev,
-                achieved=achieved, model=model)
+    return dict(
+        latency=t_dev + t_up + t_srv,
+        energy=e_dev + power * t_up,
+        t_device=t_dev,
+        achieved=achieved,
+        model=model,
+    )
 
 
 def drift(pruner, profile, ids, mask, repeats: int) -> float:
     """Measured dense time of the whole model now over the calibrated (fitted) time: above 1, the
     machine is slower than when it was calibrated."""
-    t = run_device_part(pruner.dense, ids, mask, profile.n_blocks, np.zeros(profile.n_blocks),
-                        repeats=repeats)
+    t = run_device_part(
+        pruner.dense, ids, mask, profile.n_blocks, np.zeros(profile.n_blocks), repeats=repeats
+    )
     return float(np.median(t)) / float(profile.device_seconds(profile.kinds[0])[-1, 0])
 
 
@@ -153,8 +178,13 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller grids, at least 20 points")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per point (median)")
-    parser.add_argument("--models", nargs="+", default=list(PROFILE_OF), choices=list(PROFILE_OF),
-                        help="real models to run (default: both)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(PROFILE_OF),
+        choices=list(PROFILE_OF),
+        help="real models to run (default: both)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error(f"--repeats must be at least 5; got {args.repeats}")
@@ -166,8 +196,10 @@ def main(argv=None) -> dict:
     try:
         for key in args.models:
             profile, sweep, quality = models_of(key, cfg)
-            print(f"{key}: calibration {profile.seconds:.0f} s (grid {list(profile.rho)}, "
-                  f"f_ref {profile.f_ref / 1e9:.2f} GHz)")
+            print(
+                f"{key}: calibration {profile.seconds:.0f} s (grid {list(profile.rho)}, "
+                f"f_ref {profile.f_ref / 1e9:.2f} GHz)"
+            )
             points = build_scenarios(key, profile, quality, cfg["per_model"][key])
             pruner = Pruner(key)
             ids, mask = ci.english_batch(key, 1, N_TOK, seed=0)
@@ -179,11 +211,26 @@ def main(argv=None) -> dict:
                 row = dict(model=key, distance=d, t_max=cal.budget.latency, e_max=cal.budget.energy)
                 for name, scen, sol in (("paper", paper, sp), ("calibrated", cal, sc)):
                     kind = getattr(sol, "pruning", None)
-                    m = run_point(pruner, profile, scen, sol.split, sol.rho, kind, sol.power,
-                                  sol.freq, ids, mask, args.repeats)
-                    row[name] = dict(split=sol.split, rho=sol.rho, kind=kind or "unstructured",
-                                     lat=m["latency"] / scen.budget.latency,
-                                     en=m["energy"] / scen.budget.energy)
+                    m = run_point(
+                        pruner,
+                        profile,
+                        scen,
+                        sol.split,
+                        sol.rho,
+                        kind,
+                        sol.power,
+                        sol.freq,
+                        ids,
+                        mask,
+                        args.repeats,
+                    )
+                    row[name] = dict(
+                        split=sol.split,
+                        rho=sol.rho,
+                        kind=kind or "unstructured",
+                        lat=m["latency"] / scen.budget.latency,
+                        en=m["energy"] / scen.budget.energy,
+                    )
                     if name == "calibrated":
                         with torch.no_grad():
                             out = ci.full_forward(m["model"], h_ids, h_mask)
@@ -193,15 +240,19 @@ def main(argv=None) -> dict:
                         q_err.append(float(relative_errors(predicted, measured)))
                 rows.append(row)
                 p, c = row["paper"], row["calibrated"]
-                print(f"{key:8s} d {d:6.0f} m  T_max {row['t_max'] * 1e3:7.2f} ms  "
-                      f"E_max {row['e_max'] * 1e3:7.2f} mJ | paper s {p['split']:2d} "
-                      f"rho {p['rho']:.3f} T/Tmax {p['lat']:.2f} E/Emax {p['en']:.2f} | "
-                      f"calibrated {c['kind'][:6]} s {c['split']:2d} rho {c['rho']:.3f} "
-                      f"T/Tmax {c['lat']:.2f} E/Emax {c['en']:.2f} "
-                      f"quality pred {c['q_pred']:.4f} meas {c['q_meas']:.4f}")
+                print(
+                    f"{key:8s} d {d:6.0f} m  T_max {row['t_max'] * 1e3:7.2f} ms  "
+                    f"E_max {row['e_max'] * 1e3:7.2f} mJ | paper s {p['split']:2d} "
+                    f"rho {p['rho']:.3f} T/Tmax {p['lat']:.2f} E/Emax {p['en']:.2f} | "
+                    f"calibrated {c['kind'][:6]} s {c['split']:2d} rho {c['rho']:.3f} "
+                    f"T/Tmax {c['lat']:.2f} E/Emax {c['en']:.2f} "
+                    f"quality pred {c['q_pred']:.4f} meas {c['q_meas']:.4f}"
+                )
             drifts.append(drift(pruner, profile, ids, mask, args.repeats))
-            print(f"{key}: dense time now / calibrated: {drifts[0]:.2f} before, {drifts[1]:.2f} after "
-                  f"(margin {MARGIN:.2f})")
+            print(
+                f"{key}: dense time now / calibrated: {drifts[0]:.2f} before, {drifts[1]:.2f} after "
+                f"(margin {MARGIN:.2f})"
+            )
     finally:
         torch.set_num_threads(old)
 
@@ -213,8 +264,10 @@ def main(argv=None) -> dict:
     errs = np.array([e for e in q_err if math.isfinite(e)])
     med = 100 * float(np.median(errs)) if errs.size else float("nan")
     print(f"elapsed {time.perf_counter() - start:.0f} s")
-    print(f"calibrated: {n_cal}/{len(rows)} within budget; paper model: {n_pap}/{len(rows)} within "
-          f"budget; quality error median {med:.1f}%")
+    print(
+        f"calibrated: {n_cal}/{len(rows)} within budget; paper model: {n_pap}/{len(rows)} within "
+        f"budget; quality error median {med:.1f}%"
+    )
     return dict(rows=rows, quality_errors=errs)
 
 

@@ -49,6 +49,7 @@ def ref_least_energy(sc, s, rho, iters=100):
     elif bits == 0.0:
         t_dev = hi
     else:
+
         def d_up(tu):  # dEu/dTu <= 0
             x = bits / (up.bandwidth * tu)
             return a * (2.0**x * (1.0 - x * _LN2) - 1.0)
@@ -69,6 +70,7 @@ def ref_least_energy(sc, s, rho, iters=100):
 
 def ref_least_rho(sc, s, iters=60):
     """Least feasible rho at split s by bisection on rho (feasibility is monotone in rho); nan if none."""
+
     def ok(rho):
         e, *_, lat = ref_least_energy(sc, s, rho)
         return lat and e <= sc.budget.energy * (1 + 1e-9)
@@ -84,8 +86,16 @@ def ref_least_rho(sc, s, iters=60):
     return right
 
 
-def make(model="gpt2", latency=0.3, energy=0.05, distance=200.0, device="phone-cpu", server=1.28e12,
-         min_split=1, seq_len=64):
+def make(
+    model="gpt2",
+    latency=0.3,
+    energy=0.05,
+    distance=200.0,
+    device="phone-cpu",
+    server=1.28e12,
+    min_split=1,
+    seq_len=64,
+):
     return Scenario.default(
         model,
         seq_len=seq_len,
@@ -139,7 +149,9 @@ def test_each_baseline_is_feasible_when_it_says_so_and_never_beats_the_optimiser
             assert sol.reason and math.isnan(sol.rho)
             continue
         # on-server lifts the privacy floor: check it against the instance it actually solves.
-        ref_sc, ref = (sc.replace(min_split=0), best_no_floor) if sol.method == "on-server" else (sc, best)
+        ref_sc, ref = (
+            (sc.replace(min_split=0), best_no_floor) if sol.method == "on-server" else (sc, best)
+        )
         assert_feasible_point(ref_sc, sol)
         assert ref.feasible, (sol, ref)
         assert ref.objective <= sol.objective + 1e-9, (sol.method, ref, sol)
@@ -151,19 +163,30 @@ def test_each_baseline_is_feasible_when_it_says_so_and_never_beats_the_optimiser
 def test_batches_agree_with_the_optimiser_and_feasibility(sc, seed):
     gains = rayleigh_gains(sc.uplink.gain, 30, seed)
     prop = bl.run_method("proposed", sc, gains)
-    for name in ("on-device", "fixed-rho", "fixed-rho-0.2", "max-resources", f"split-{sc.profile.n_blocks}"):
+    for name in (
+        "on-device",
+        "fixed-rho",
+        "fixed-rho-0.2",
+        "max-resources",
+        f"split-{sc.profile.n_blocks}",
+    ):
         res = bl.run_method(name, sc, gains)
         assert res.method == name
         # a feasible baseline implies a feasible optimiser with rho no larger
         assert np.all(prop.feasible[res.feasible])
         assert np.all(prop.rho[res.feasible] <= res.rho[res.feasible] + 1e-9)
         for i in np.flatnonzero(res.feasible)[:5]:
-            bd = evaluate(sc.replace(gain=gains[i]), res.split[i], res.rho[i], res.power[i], res.freq[i])
+            bd = evaluate(
+                sc.replace(gain=gains[i]), res.split[i], res.rho[i], res.power[i], res.freq[i]
+            )
             assert bool(bd.feasible), (name, i)
             assert res.energy[i] == pytest.approx(float(bd.energy), rel=1e-9)
             assert res.latency[i] == pytest.approx(float(bd.latency), rel=1e-9)
         # an infeasible entry carries no point: split -1, unless the method fixes the split
-        fixed = {"on-device": sc.profile.n_blocks, f"split-{sc.profile.n_blocks}": sc.profile.n_blocks}
+        fixed = {
+            "on-device": sc.profile.n_blocks,
+            f"split-{sc.profile.n_blocks}": sc.profile.n_blocks,
+        }
         assert np.all(np.isnan(res.rho[~res.feasible]))
         assert np.all(res.split[~res.feasible] == fixed.get(name, -1))
 

@@ -24,8 +24,9 @@ def test_the_check_reads_named_sizes():
 
 
 def test_markdown_table_formats_integers_and_units():
-    text = markdown_table([(36, 0.12345, float("nan"))], ["blocks", "rho", "latency (ms)"],
-                          [None, ".3f", ".1f"])
+    text = markdown_table(
+        [(36, 0.12345, float("nan"))], ["blocks", "rho", "latency (ms)"], [None, ".3f", ".1f"]
+    )
     lines = text.splitlines()
     assert lines[0] == "| blocks | rho | latency (ms) |"
     assert lines[2] == "| 36 | 0.123 | n/a |"
@@ -39,7 +40,8 @@ def test_the_chapters_matplotlibrc_is_the_book_style():
     import matplotlib as mpl
 
     rc = mpl.rc_params_from_file(
-        str(Path(__file__).resolve().parents[1] / "book" / "matplotlibrc"), use_default_template=False
+        str(Path(__file__).resolve().parents[1] / "book" / "matplotlibrc"),
+        use_default_template=False,
     )
     for key, value in BOOK_STYLE.items():
         got = rc[key]

@@ -105,7 +105,9 @@ def browser():
     chromium = _binary("chromium", "chromium-browser", "/usr/bin/chromium")
     driver_bin = _binary("/usr/bin/chromedriver", "chromedriver")
     if chromium is None or driver_bin is None:
-        _unavailable("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+        _unavailable(
+            "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+        )
     profile = tempfile.mkdtemp(prefix="coinfer-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
@@ -184,6 +186,7 @@ document.querySelectorAll('figure img, div.cell_output img').forEach((img) => {
 return [out, scales];
 """
 
+
 #: Smallest on-screen scale of a figure image before its smallest font (from the book's style, at the
 #: style's dpi) falls below 8 pt at 96 CSS px per inch.
 def _min_figure_scale() -> float:
@@ -196,8 +199,11 @@ def layout_problems(driver) -> list[str]:
     """What the reader would see go wrong in the page now open in ``driver`` (see ``_LAYOUT``)."""
     found, scales = driver.execute_script(_LAYOUT)
     limit = _min_figure_scale()
-    found += [f"figure shown at {scale:.2f} of its size: text below 8 pt ({src})"
-              for src, scale in scales if scale < limit]
+    found += [
+        f"figure shown at {scale:.2f} of its size: text below 8 pt ({src})"
+        for src, scale in scales
+        if scale < limit
+    ]
     return found
 
 
@@ -214,7 +220,11 @@ def _anchors(path: Path) -> frozenset[str]:
 def _target_file(url: str, base: str) -> Path | None:
     """The file under ``HTML_DIR`` that ``url`` (absolute, on the test server) points to."""
     path = unquote(urlparse(url).path)
-    rel = path[len(urlparse(base).path):] if path.startswith(urlparse(base).path) else path.lstrip("/")
+    rel = (
+        path[len(urlparse(base).path) :]
+        if path.startswith(urlparse(base).path)
+        else path.lstrip("/")
+    )
     target = HTML_DIR / rel
     if rel == "" or rel.endswith("/"):
         target = target / "index.html"
@@ -297,12 +307,16 @@ def test_page_renders(page, site, browser):
     assert not problems, f"{page}:\n" + "\n".join(problems)
 
 
-_PLANTED = """<html><body><main style="width:600px">
+_PLANTED = (
+    """<html><body><main style="width:600px">
 <div class="math"><mjx-container display="true" style="display:block;overflow-x:auto">
 <span style="display:inline-block;width:2000px">a very long equation</span></mjx-container></div>
-<div class="cell_input"><pre style="overflow-x:auto;width:300px">glue("x", 1); """ + "x" * 300 + """</pre></div>
+<div class="cell_input"><pre style="overflow-x:auto;width:300px">glue("x", 1); """
+    + "x" * 300
+    + """</pre></div>
 <figure><img style="width:100px" src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAMgAAAABCAIAAAAU3Xa1AAAAD0lEQVR4nGNgGAWjgAYAAAJZAAEC2baZAAAAAElFTkSuQmCC"></figure>
 </main></body></html>"""
+)
 
 
 def test_layout_checks_catch_planted_violations(browser, tmp_path):
@@ -329,8 +343,10 @@ def test_references_resolve(site):
         text = path.read_text(errors="replace")
         # Sphinx marks an unresolved reference with a "xref" span instead of a link; -n makes it a
         # warning at build time, and this is the check on the HTML itself.
-        problems += [f"{page}: unresolved reference {m!r}" for m in
-                     re.findall(r'<span class="xref[^"]*">([^<]*)</span>', text)]
+        problems += [
+            f"{page}: unresolved reference {m!r}"
+            for m in re.findall(r'<span class="xref[^"]*">([^<]*)</span>', text)
+        ]
         problems += [f"{page}: missing equation reference" for _ in re.findall(r"\?\?\?", text)]
         refs = re.findall(r'<a class="reference internal" href="([^"]*)"', text)
         links = [(h, urljoin(urljoin(site, f"{page}.html"), h), "reference internal") for h in refs]

@@ -41,7 +41,9 @@ def _wait_state(driver, previous=None) -> dict:
         if state is not None and (previous is None or state["state"] != previous["state"]):
             return state
         time.sleep(0.1)
-    pytest.fail(f"the explorer did not {'draw' if previous is None else 'change'} within {TIMEOUT} s")
+    pytest.fail(
+        f"the explorer did not {'draw' if previous is None else 'change'} within {TIMEOUT} s"
+    )
 
 
 def _slider(driver, axis: str):
@@ -75,8 +77,12 @@ def test_slider_moves_change_the_figure(explorer_page):
     assert looser["readouts"][0] == "500 ms"
     assert looser["data"] != first["data"], "the figure did not change"
     assert looser["summary"] != first["summary"]
-    rho = [float(line.split("=")[1]) for s in (first, looser) for line in s["summary"].splitlines()
-           if line.startswith("pruning ratio")]
+    rho = [
+        float(line.split("=")[1])
+        for s in (first, looser)
+        for line in s["summary"].splitlines()
+        if line.startswith("pruning ratio")
+    ]
     assert rho[1] <= rho[0]  # a looser latency budget never needs more pruning
 
     # Crowd the server: at the largest load the budgets cannot be met, and the page says why.

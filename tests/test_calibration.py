@@ -16,14 +16,26 @@ def _profile(L=3, G=3, seed=0):
     rho = np.linspace(0, 0.8, G)
     med = {k: rng.uniform(1e-3, 2e-3, (G, L)) for k in ("unstructured", "structured")}
     return DeviceProfile(
-        model="minilm", profile="minilm-l6", machine={"clock": "cpu"}, f_ref=2e9, seq_len=8,
-        threads=1, repeats=3, rho=rho, embed_seconds=1e-4, head_seconds=2e-4,
+        model="minilm",
+        profile="minilm-l6",
+        machine={"clock": "cpu"},
+        f_ref=2e9,
+        seq_len=8,
+        threads=1,
+        repeats=3,
+        rho=rho,
+        embed_seconds=1e-4,
+        head_seconds=2e-4,
         block_seconds={k: DeviceProfile.fit(v) for k, v in med.items()},
-        block_median=med, block_spread={k: v * 0.1 for k, v in med.items()},
+        block_median=med,
+        block_spread={k: v * 0.1 for k, v in med.items()},
         block_upper={k: v * 1.1 for k, v in med.items()},
-        block_flops={"unstructured": np.full((G, L), 1e6),
-                     "structured": np.outer(1 - rho, np.full(L, 1e6))},
-        achieved={k: rho.copy() for k in med}, csr={k: np.zeros((G, L)) for k in med},
+        block_flops={
+            "unstructured": np.full((G, L), 1e6),
+            "structured": np.outer(1 - rho, np.full(L, 1e6)),
+        },
+        achieved={k: rho.copy() for k in med},
+        csr={k: np.zeros((G, L)) for k in med},
         head_flops=1e5,
     )
 
@@ -123,7 +135,9 @@ def test_a_tiny_real_calibration_restores_threads():
     assert p.achieved["structured"][1] == pytest.approx(0.6, abs=0.01)
     # structured pruning executes fewer FLOPs; unstructured executes the dense ones
     assert np.all(p.block_flops["structured"][1] < p.block_flops["structured"][0])
-    np.testing.assert_array_equal(p.block_flops["unstructured"][1], p.block_flops["unstructured"][0])
+    np.testing.assert_array_equal(
+        p.block_flops["unstructured"][1], p.block_flops["unstructured"][0]
+    )
 
 
 def test_staircase_holds_the_lower_grid_point_until_the_next():
@@ -131,11 +145,16 @@ def test_staircase_holds_the_lower_grid_point_until_the_next():
 
     p = _profile(L=2, G=3)
     server = EdgeServer(flops=1e9)
-    line, stair = p.work_curve("structured", server, steps=False), p.work_curve("structured", server)
+    line, stair = (
+        p.work_curve("structured", server, steps=False),
+        p.work_curve("structured", server),
+    )
     r = p.rho  # 0, 0.4, 0.8
     for s in range(3):
         # at grid points both agree; just before the next grid point the staircase has not dropped
         np.testing.assert_allclose(stair.cycles(r, s), line.cycles(r, s))
         assert stair.cycles(r[1] - 2 * STEP_WIDTH, s) == pytest.approx(line.cycles(0.0, s))
-        assert np.all(stair.cycles(np.linspace(0, 0.8, 41), s)
-                      >= line.cycles(np.linspace(0, 0.8, 41), s) - 1e-6)
+        assert np.all(
+            stair.cycles(np.linspace(0, 0.8, 41), s)
+            >= line.cycles(np.linspace(0, 0.8, 41), s) - 1e-6
+        )

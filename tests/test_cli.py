@@ -64,11 +64,18 @@ def test_toml_and_json_give_the_same_scenario(tmp_path):
         "[budget]\nlatency = 0.3\nenergy = 0.05\n"
     )
     js = tmp_path / "s.json"
-    js.write_text(json.dumps({
-        "model": "gpt2", "seq_len": 64, "min_split": 2,
-        "uplink": {"bandwidth": 1e6, "distance": 250},
-        "device": {"p_max_dbm": 20}, "budget": {"latency": 0.3, "energy": 0.05},
-    }))
+    js.write_text(
+        json.dumps(
+            {
+                "model": "gpt2",
+                "seq_len": 64,
+                "min_split": 2,
+                "uplink": {"bandwidth": 1e6, "distance": 250},
+                "device": {"p_max_dbm": 20},
+                "budget": {"latency": 0.3, "energy": 0.05},
+            }
+        )
+    )
     a, b = read_scenario(toml), read_scenario(js)
     assert a == b
     assert a.profile.name == "gpt2" and a.profile.seq_len == 64 and a.min_split == 2
@@ -141,8 +148,15 @@ def test_profile_round_trip_and_profile_file(tmp_path):
 
 
 def test_to_jsonable_handles_numpy_and_infinities():
-    out = to_jsonable({"a": np.float64(1.5), "b": np.array([1, 2]), "c": math.inf, "d": np.bool_(True),
-                       "e": math.nan})
+    out = to_jsonable(
+        {
+            "a": np.float64(1.5),
+            "b": np.array([1, 2]),
+            "c": math.inf,
+            "d": np.bool_(True),
+            "e": math.nan,
+        }
+    )
     assert out == {"a": 1.5, "b": [1, 2], "c": "inf", "d": True, "e": None}
     json.dumps(out, allow_nan=False)
 
@@ -275,7 +289,9 @@ def test_solve_file_with_overrides_and_fixed_split(tmp_path, capsys):
     status, out, err = run(capsys, "solve", str(path), "--set", "budget.energy=0.2", "--split", "6")
     assert status == 0, err
     data = json.loads(out)
-    sc = read_scenario(path).replace(budget=read_scenario(path).budget.__class__(latency=0.5, energy=0.2))
+    sc = read_scenario(path).replace(
+        budget=read_scenario(path).budget.__class__(latency=0.5, energy=0.2)
+    )
     ref = solve(sc, split=6)
     assert data["scenario"]["budget"] == {"latency": 0.5, "energy": 0.2}
     assert data["solution"]["split"] == ref.split
@@ -300,7 +316,10 @@ def test_solve_infeasible_says_why(capsys):
         (("sweep", "--field", "budget.colour", "--values", "1,2"), "budget.colour"),
         (("sweep", "--field", "budget.latency", "--values", "1:2"), "--values"),
         (("sweep", "--field", "budget.latency", "--values=-1,1"), "budget.latency"),
-        (("sweep", "--field", "budget.latency", "--values", "1", "--methods", "oracle"), "--methods"),
+        (
+            ("sweep", "--field", "budget.latency", "--values", "1", "--methods", "oracle"),
+            "--methods",
+        ),
         (("sweep", "--field", "seq_len", "--values", "16,24.5"), "seq_len"),
         (("sweep", "--field", "model", "--values", "gpt2,gpt5"), "model"),
     ],
@@ -315,7 +334,14 @@ def test_sweep_csv(capsys):
     from coinfer.optimize import solve
 
     status, out, err = run(
-        capsys, "sweep", "--set", "model=gpt2", "--field", "budget.latency", "--values", "0.05,0.2,1"
+        capsys,
+        "sweep",
+        "--set",
+        "model=gpt2",
+        "--field",
+        "budget.latency",
+        "--values",
+        "0.05,0.2,1",
     )
     assert status == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -323,7 +349,9 @@ def test_sweep_csv(capsys):
     rhos = []
     for row in rows:
         lat = float(row["budget.latency"])
-        ref = solve(Scenario.default("gpt2", budget=Scenario.default().budget.__class__(latency=lat)))
+        ref = solve(
+            Scenario.default("gpt2", budget=Scenario.default().budget.__class__(latency=lat))
+        )
         assert row["feasible"] == str(bool(ref.feasible)).lower()
         if ref.feasible:
             assert float(row["rho"]) == pytest.approx(ref.rho, abs=1e-12)
@@ -349,8 +377,18 @@ def test_sweep_with_baselines(capsys):
     from coinfer.optimize.baselines import run_method
 
     methods = "proposed,on-device,on-server,max-resources"
-    status, out, err = run(capsys, "sweep", "--set", "model=gpt2", "--field", "uplink.distance",
-                           "--values", "50,400", "--methods", methods)
+    status, out, err = run(
+        capsys,
+        "sweep",
+        "--set",
+        "model=gpt2",
+        "--field",
+        "uplink.distance",
+        "--values",
+        "50,400",
+        "--methods",
+        methods,
+    )
     assert status == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["uplink.distance"], r["method"]) for r in rows] == [
@@ -363,7 +401,9 @@ def test_sweep_with_baselines(capsys):
         assert block["on-device"]["feasible"] == str(bool(ref.feasible)).lower()
         if ref.feasible:
             assert float(block["on-device"]["rho"]) == pytest.approx(float(ref.rho), abs=1e-12)
-        best = float(block["proposed"]["rho"]) if block["proposed"]["feasible"] == "true" else math.inf
+        best = (
+            float(block["proposed"]["rho"]) if block["proposed"]["feasible"] == "true" else math.inf
+        )
         for m, r in block.items():
             if r["feasible"] == "true":
                 assert best <= float(r["rho"]) + 1e-9, (d, m)
@@ -438,22 +478,51 @@ def test_word_fields_name_the_allowed_values(capsys, field, raw):
         (("solve", "/"), ("'/'", "must end in")),
         (("solve", "scenario.yaml"), ("must end in",)),
         (("profile", "gpt2", "-o", "/nonexistent-folder/p.json"), ("-o/--output",)),
-        (("sweep", "--field", "budget.latency", "--values", "0.1", "--methods", "split-99"),
-         ("--methods", "split-99")),
-        (("sweep", "--field", "budget.latency", "--values", "0.1", "--methods", "fixed-rho-0.99"),
-         ("--methods", "fixed-rho-0.99")),
-        (("sweep", "--field", "budget.latency", "--values", "0.1", "--methods", "split-x"),
-         ("--methods",)),
-        (("sweep", "--field", "budget.latency", "--values", "0.1", "--methods", ","),
-         ("--methods",)),
+        (
+            ("sweep", "--field", "budget.latency", "--values", "0.1", "--methods", "split-99"),
+            ("--methods", "split-99"),
+        ),
+        (
+            (
+                "sweep",
+                "--field",
+                "budget.latency",
+                "--values",
+                "0.1",
+                "--methods",
+                "fixed-rho-0.99",
+            ),
+            ("--methods", "fixed-rho-0.99"),
+        ),
+        (
+            ("sweep", "--field", "budget.latency", "--values", "0.1", "--methods", "split-x"),
+            ("--methods",),
+        ),
+        (
+            ("sweep", "--field", "budget.latency", "--values", "0.1", "--methods", ","),
+            ("--methods",),
+        ),
         (("sweep", "--field", "budget.latency", "--values", "0.1", "--split", "99"), ("--split",)),
         (("sweep", "--field", "objective.kind", "--values", "floor,nope"), ("objective.kind",)),
         (("sweep", "--field", "min_split", "--values", "0,99"), ("min_split",)),
         (("sweep", "--field", "budget.latency", "--values", "1:2:0"), ("--values",)),
         (("sweep", "--field", "budget.latency", "--values", "1:2:1e12"), ("--values",)),
-        (("sweep", "--field", "budget.latency", "--values", "0.1", "-o", "/nonexistent-folder/x"),
-         ("-o/--output",)),
-        (("sweep", "--field", "budget.latency", "--values", "0.1", "--format", "json"), ("--format",)),
+        (
+            (
+                "sweep",
+                "--field",
+                "budget.latency",
+                "--values",
+                "0.1",
+                "-o",
+                "/nonexistent-folder/x",
+            ),
+            ("-o/--output",),
+        ),
+        (
+            ("sweep", "--field", "budget.latency", "--values", "0.1", "--format", "json"),
+            ("--format",),
+        ),
     ],
 )
 def test_user_mistakes_are_one_line(capsys, argv, names):
@@ -481,17 +550,22 @@ def test_bad_scenario_files_are_one_line(tmp_path, capsys, content, suffix, name
     _assert_one_line_error(status, out, err, *names)
 
 
-_FIELDS = sorted(set(_NUMERIC_SECTION_FIELDS) | set(_WORD_FIELDS)
-                 | {"model", "seq_len", "rho_max", "min_split", "n_blocks", "profile"})
+_FIELDS = sorted(
+    set(_NUMERIC_SECTION_FIELDS)
+    | set(_WORD_FIELDS)
+    | {"model", "seq_len", "rho_max", "min_split", "n_blocks", "profile"}
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     field=st.sampled_from(_FIELDS + ["budget", "nosuch", "uplink.nosuch", ""]),
     raw=st.one_of(
         st.text(max_size=12),
         st.floats(allow_nan=True, allow_infinity=True).map(repr),
-        st.integers(-10**6, 10**6).map(str),
+        st.integers(-(10**6), 10**6).map(str),
         st.sampled_from(["null", "[]", "{}", "true", '"x"', "1e999", "-0", "0"]),
     ),
 )
@@ -542,7 +616,7 @@ def test_solve_output_reads_back_as_the_same_problem(tmp_path, capsys, extra):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     status, _, err = run(capsys, "solve", *extra, "-o", str(first))
     assert status == 0, err
-    split = list(extra[extra.index("--split"):][:2]) if "--split" in extra else []
+    split = list(extra[extra.index("--split") :][:2]) if "--split" in extra else []
     status, _, err = run(capsys, "solve", str(first), *split, "-o", str(second))
     assert status == 0, err
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
@@ -555,8 +629,9 @@ def test_solve_output_reads_back_as_the_same_problem(tmp_path, capsys, extra):
 
 def test_round_trip_of_a_profile_file_scenario(tmp_path, capsys):
     """A scenario built on a profile file is written with that profile inline, and reads back."""
-    status, _, err = run(capsys, "profile", "gpt2", "--seq-len", "20", "--b-act", "8",
-                         "-o", str(tmp_path / "p.json"))
+    status, _, err = run(
+        capsys, "profile", "gpt2", "--seq-len", "20", "--b-act", "8", "-o", str(tmp_path / "p.json")
+    )
     assert status == 0, err
     (tmp_path / "s.toml").write_text('profile = "p.json"\n')
     out1, out2 = tmp_path / "a.json", tmp_path / "b.json"
@@ -572,8 +647,11 @@ def test_solve_text_table(capsys):
     status, out, err = run(capsys, "solve", "--set", "uplink.distance=250", "--format", "text")
     assert status == 0, err
     ref = solve(Scenario.default().replace(distance=250.0))
-    lines = dict(re.match(r"^(\S.*?)\s{2,}(.*)$", line).groups()
-                 for line in out.splitlines() if not line.startswith(" "))
+    lines = dict(
+        re.match(r"^(\S.*?)\s{2,}(.*)$", line).groups()
+        for line in out.splitlines()
+        if not line.startswith(" ")
+    )
     assert lines["feasible"] == "yes"
     assert lines["split s"].startswith(f"{ref.split} of 36")
     assert lines["rho"].startswith(f"{ref.rho:.6f}")
@@ -594,13 +672,37 @@ def test_solve_text_says_why_infeasible(capsys):
 
 
 def test_sweep_text_table(capsys):
-    status, out, err = run(capsys, "sweep", "--set", "model=gpt2", "--field", "budget.latency",
-                           "--values", "1e-4,0.2", "--methods", "proposed,on-device",
-                           "--format", "text")
+    status, out, err = run(
+        capsys,
+        "sweep",
+        "--set",
+        "model=gpt2",
+        "--field",
+        "budget.latency",
+        "--values",
+        "1e-4,0.2",
+        "--methods",
+        "proposed,on-device",
+        "--format",
+        "text",
+    )
     assert status == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["budget.latency", "method", "ok", "s", "rho", "p", "W", "f", "GHz",
-                                "T", "s", "E", "J"]
+    assert lines[0].split() == [
+        "budget.latency",
+        "method",
+        "ok",
+        "s",
+        "rho",
+        "p",
+        "W",
+        "f",
+        "GHz",
+        "T",
+        "s",
+        "E",
+        "J",
+    ]
     assert lines[1].split()[:3] == ["0.0001", "proposed", "no[1]"]
     assert lines[2].split()[:3] == ["0.0001", "on-device", "no[2]"]
     assert lines[3].split()[:3] == ["0.2", "proposed", "yes"]
@@ -677,13 +779,31 @@ def fake_calibration(monkeypatch):
 
 def test_calibrate_passes_the_options_and_saves(tmp_path, capsys, fake_calibration):
     out = tmp_path / "device.json"
-    status, _, err = run(capsys, "calibrate", "--model", "minilm", "--out", str(out),
-                         "--ratios", "0,0.5,0.9", "--kinds", "structured", "--repeats", "2",
-                         "--threads", "1", "--seq-len", "16")
+    status, _, err = run(
+        capsys,
+        "calibrate",
+        "--model",
+        "minilm",
+        "--out",
+        str(out),
+        "--ratios",
+        "0,0.5,0.9",
+        "--kinds",
+        "structured",
+        "--repeats",
+        "2",
+        "--threads",
+        "1",
+        "--seq-len",
+        "16",
+    )
     assert status == 0, err
     assert fake_calibration["model"] == "minilm" and fake_calibration["saved"] == str(out)
     assert fake_calibration["options"] == {
-        "kinds": ("structured",), "ratios": [0.0, 0.5, 0.9], "seq_len": 16, "repeats": 2,
+        "kinds": ("structured",),
+        "ratios": [0.0, 0.5, 0.9],
+        "seq_len": 16,
+        "repeats": 2,
         "threads": 1,
     }
     assert out.is_file()
@@ -706,8 +826,9 @@ def test_calibrate_passes_the_options_and_saves(tmp_path, capsys, fake_calibrati
         (("--out", "/nonexistent-folder/device.json"), ("--out",)),
     ],
 )
-def test_calibrate_bad_input_is_refused_before_calibrating(tmp_path, capsys, fake_calibration,
-                                                           argv, names):
+def test_calibrate_bad_input_is_refused_before_calibrating(
+    tmp_path, capsys, fake_calibration, argv, names
+):
     args = {"--model": "minilm", "--out": str(tmp_path / "d.json")}
     extra = list(argv)
     if argv[0] in args:
@@ -743,16 +864,38 @@ def _network_or_skip():
 
 def test_network_random_drop_json_and_text(capsys):
     network = _network_or_skip()
-    status, out, err = run(capsys, "network", "--devices", "2", "--seed", "3",
-                           "--objective", "sum", "--bandwidth", "4e6")
+    status, out, err = run(
+        capsys,
+        "network",
+        "--devices",
+        "2",
+        "--seed",
+        "3",
+        "--objective",
+        "sum",
+        "--bandwidth",
+        "4e6",
+    )
     assert status == 0, err
     data = json.loads(out)
     ref = network.solve_network(
         network.random_network(2, seed=3).replace(objective="sum", bandwidth=4e6)
     )
     assert data == json.loads(json.dumps(to_jsonable(ref.to_dict())))
-    status, text, err = run(capsys, "network", "--devices", "2", "--seed", "3",
-                            "--objective", "sum", "--bandwidth", "4e6", "--format", "text")
+    status, text, err = run(
+        capsys,
+        "network",
+        "--devices",
+        "2",
+        "--seed",
+        "3",
+        "--objective",
+        "sum",
+        "--bandwidth",
+        "4e6",
+        "--format",
+        "text",
+    )
     assert status == 0, err
     assert text.rstrip("\n") == ref.table().rstrip("\n")
 
@@ -777,17 +920,30 @@ def test_network_bad_input(capsys, argv, names):
     _assert_one_line_error(status, out, err, *names)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     field=st.sampled_from(_FIELDS + ["nosuch"]),
     values=st.text(alphabet="0123456789.,-eEinfa ", max_size=8),
-    methods=st.sampled_from(["proposed", "on-device", "split-0", "split-2", "fixed-rho-0.5",
-                             "fixed-rho-2", "bogus"]),
+    methods=st.sampled_from(
+        ["proposed", "on-device", "split-0", "split-2", "fixed-rho-0.5", "fixed-rho-2", "bogus"]
+    ),
 )
 def test_fuzz_sweep_never_raises(capsys, field, values, methods):
     """Any --field/--values/--methods either sweeps (status 0, CSV) or is refused in one line."""
-    status, out, err = run(capsys, "sweep", "--set", "model=gpt2", "--field", field,
-                           "--values", values, "--methods", methods)
+    status, out, err = run(
+        capsys,
+        "sweep",
+        "--set",
+        "model=gpt2",
+        "--field",
+        field,
+        "--values",
+        values,
+        "--methods",
+        methods,
+    )
     if status == 0:
         assert out.startswith(f"{field},method,") and err == ""
     else:
@@ -797,16 +953,27 @@ def test_fuzz_sweep_never_raises(capsys, field, values, methods):
 def test_network_from_a_file(tmp_path, capsys):
     network = _network_or_skip()
     path = tmp_path / "cell.json"
-    path.write_text(json.dumps({
-        "bandwidth": 5e6, "server_flops": 1.28e12, "objective": "max",
-        "devices": [{"model": "gpt2", "uplink": {"distance": 50}},
-                    {"model": "gpt2-medium", "uplink": {"distance": 150}}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "bandwidth": 5e6,
+                "server_flops": 1.28e12,
+                "objective": "max",
+                "devices": [
+                    {"model": "gpt2", "uplink": {"distance": 50}},
+                    {"model": "gpt2-medium", "uplink": {"distance": 150}},
+                ],
+            }
+        )
+    )
     status, out, err = run(capsys, "network", str(path), "--server-flops", "6.4e11")
     assert status == 0, err
     ref = network.solve_network(network.read_network(path).replace(server_flops=6.4e11))
     assert json.loads(out) == json.loads(json.dumps(to_jsonable(ref.to_dict())))
-    path.write_text(json.dumps({"bandwidth": 5e6, "server_flops": 1e12,
-                                "devices": [{"budget": {"latency": -1}}]}))
+    path.write_text(
+        json.dumps(
+            {"bandwidth": 5e6, "server_flops": 1e12, "devices": [{"budget": {"latency": -1}}]}
+        )
+    )
     status, out, err = run(capsys, "network", str(path))
     _assert_one_line_error(status, out, err, "devices[0].budget.latency")

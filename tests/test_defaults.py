@@ -44,7 +44,12 @@ def test_our_own_choices_say_so():
 
 
 def test_dataclass_defaults_come_from_the_table():
-    classes = {"Device": Device(), "Uplink": Uplink(), "EdgeServer": EdgeServer(), "Budget": Budget()}
+    classes = {
+        "Device": Device(),
+        "Uplink": Uplink(),
+        "EdgeServer": EdgeServer(),
+        "Budget": Budget(),
+    }
     checked = 0
     for key, row in DEFAULTS.items():
         owner, _, field = key.partition(".")
@@ -62,7 +67,10 @@ def test_shown_values_agree_with_si_values():
     assert DEFAULTS["Uplink.noise_psd"].shown == (
         f"{10 * math.log10(default('Uplink.noise_psd')) + 30:.1f} dBm/Hz"
     )
-    assert DEFAULTS["Uplink.gain"].shown == f"-{float(path_loss_db(default('Uplink.distance'))):.1f} dB"
+    assert (
+        DEFAULTS["Uplink.gain"].shown
+        == f"-{float(path_loss_db(default('Uplink.distance'))):.1f} dB"
+    )
     assert DEFAULTS["EdgeServer.flops"].shown == f"{default('EdgeServer.flops') / 1e12:g} TFLOP/s"
     assert DEFAULTS["Budget.latency"].shown == f"{default('Budget.latency') * 1e3:.0f} ms"
     assert DEFAULTS["Budget.energy"].shown == f"{default('Budget.energy') * 1e3:.0f} mJ"

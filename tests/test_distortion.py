@@ -15,8 +15,9 @@ from coinfer.real.pruning import prune
 
 
 def _pair():
-    a = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.ReLU(),
-                            torch.nn.Linear(2, 1, bias=False)).double()
+    a = torch.nn.Sequential(
+        torch.nn.Linear(2, 2, bias=False), torch.nn.ReLU(), torch.nn.Linear(2, 1, bias=False)
+    ).double()
     with torch.no_grad():
         a[0].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 3.0]]))
         a[2].weight.copy_(torch.tensor([[2.0, -1.0]]))
@@ -68,8 +69,10 @@ def test_padding_is_excluded():
         def forward(self, input_ids, attention_mask):
             return self.lin(input_ids[..., None].double().float())
 
-    batch = {"input_ids": torch.tensor([[1, 2, 7], [3, 9, 9]]),
-             "attention_mask": torch.tensor([[1, 1, 1], [1, 0, 0]])}
+    batch = {
+        "input_ids": torch.tensor([[1, 2, 7], [3, 9, 9]]),
+        "attention_mask": torch.tensor([[1, 1, 1], [1, 0, 0]]),
+    }
     d = output_distortion(Echo(1.0), Echo(0.5), batch)
     assert d.abs_err.tolist() == [5.0, 1.5]  # the padded 9s do not count
     assert d.n_elements.tolist() == [3.0, 1.0]
@@ -116,9 +119,22 @@ def _toy_sweep(out_abs, param_abs):
     out_abs, param_abs = np.asarray(out_abs, float), np.asarray(param_abs, float)
     z = np.zeros(out_abs.shape[:2] + (1,))
     return DistortionSweep(
-        model="toy", methods=("magnitude",), ratios=np.array([0.1, 0.5, 0.9]), n_inputs=2,
-        max_tokens=4, n_tokens=8, block=None, seed=0, param_abs=param_abs, param_sq=param_abs,
-        out_abs=out_abs, out_sq=out_abs, fo_measured=z, fo_linear=z, fo_bound=z, fo_weighted=z,
+        model="toy",
+        methods=("magnitude",),
+        ratios=np.array([0.1, 0.5, 0.9]),
+        n_inputs=2,
+        max_tokens=4,
+        n_tokens=8,
+        block=None,
+        seed=0,
+        param_abs=param_abs,
+        param_sq=param_abs,
+        out_abs=out_abs,
+        out_sq=out_abs,
+        fo_measured=z,
+        fo_linear=z,
+        fo_bound=z,
+        fo_weighted=z,
         seconds=0.0,
     )
 

@@ -112,7 +112,9 @@ def test_widget_callback_refreshes_on_slider_moves():
 
     box.controls["latency"].value = 0.5  # seconds: a looser budget than the default
     tight = explorer_point(model="gpt2", latency=box.controls["latency"].value)
-    assert f"rho = {tight.solution.rho:.4f}" in box.summary.value or "INFEASIBLE" in box.summary.value
+    assert (
+        f"rho = {tight.solution.rho:.4f}" in box.summary.value or "INFEASIBLE" in box.summary.value
+    )
     assert "T_max = 0.500 s" in box.summary.value
     assert bytes(box.chart.value) != first_png
 
@@ -151,9 +153,12 @@ def test_scenario_applies_floor_rho_max_and_server_load():
     ref = Scenario.default("gpt2")
     assert sc.min_split == 3 and sc.rho_max == 0.8
     assert sc.server.flops == pytest.approx(ref.server.flops / 4, rel=1e-15)
-    for kwargs, name in [({"min_split": 13, "model": "gpt2"}, "min_split"),
-                         ({"rho_max": 1.0}, "rho_max"), ({"users": 0}, "users"),
-                         ({"users": 1.5}, "users")]:
+    for kwargs, name in [
+        ({"min_split": 13, "model": "gpt2"}, "min_split"),
+        ({"rho_max": 1.0}, "rho_max"),
+        ({"users": 0}, "users"),
+        ({"users": 1.5}, "users"),
+    ]:
         with pytest.raises((ValueError, TypeError), match=f"^{name}"):
             explorer_scenario(**kwargs)
 
@@ -203,8 +208,13 @@ def test_grid_points_are_the_solver_optimum(small_grid):
     for setting in itertools.product(*SMALL_AXES.values()):
         s = dict(zip(SMALL_AXES, setting, strict=True))
         base = Scenario.default(s["model"])
-        sc = base.replace(latency=s["latency"], energy=s["energy"], distance=s["distance"],
-                          min_split=s["min_split"], flops=base.server.flops / s["users"])
+        sc = base.replace(
+            latency=s["latency"],
+            energy=s["energy"],
+            distance=s["distance"],
+            min_split=s["min_split"],
+            flops=base.server.flops / s["users"],
+        )
         ref, got = solve(sc), grid_point(small_grid, **s)
         assert got["feasible"] == ref.feasible, s
         if ref.feasible:
@@ -254,7 +264,13 @@ def test_default_grid_is_small():
     assert len(grid_json(grid)) < 2_000_000
     default = Scenario.default()
     # the default scenario is a grid point, and the page starts there
-    point = grid_point(grid, model=default.profile.name, users=1, min_split=default.min_split,
-                       latency=default.budget.latency, energy=default.budget.energy,
-                       distance=100.0)
+    point = grid_point(
+        grid,
+        model=default.profile.name,
+        users=1,
+        min_split=default.min_split,
+        latency=default.budget.latency,
+        energy=default.budget.energy,
+        distance=100.0,
+    )
     assert point["feasible"]

@@ -43,15 +43,21 @@ def test_bound_holds_for_pruned_random_networks(widths, activation, ratio, metho
                 assert np.all(b.measured <= single * (1 + 1e-10) + 1e-12)
                 assert np.all(b.bound <= single * (1 + 1e-10) + 1e-12)  # it only adds slack
                 if p == 2 and kind == "entrywise":  # ||f - f_hat||_2^2 <= Gamma_2 D_2
-                    d2 = sum(float(((wa - wb) ** 2).sum().detach()) for wa, wb in
-                             zip(net.parameters(), pruned.parameters(), strict=False) if wa.ndim == 2)
+                    d2 = sum(
+                        float(((wa - wb) ** 2).sum().detach())
+                        for wa, wb in zip(net.parameters(), pruned.parameters(), strict=False)
+                        if wa.ndim == 2
+                    )
                     gamma2 = (b.constants**2).sum(1)
                     assert np.all(b.measured**2 <= gamma2 * d2 * (1 + 1e-10) + 1e-12)
 
 
 @settings(max_examples=30, deadline=None)
-@given(widths=st.lists(st.integers(1, 8), min_size=2, max_size=4), seed=st.integers(0, 1000),
-       scale=st.floats(0.0, 2.0))
+@given(
+    widths=st.lists(st.integers(1, 8), min_size=2, max_size=4),
+    seed=st.integers(0, 1000),
+    scale=st.floats(0.0, 2.0),
+)
 def test_bound_holds_for_arbitrary_perturbations_including_biases(widths, seed, scale):
     net = build_mlp(widths, "tanh", seed=seed)
     other = build_mlp(widths, "tanh", seed=seed + 1)
@@ -158,7 +164,9 @@ def test_bound_sweep_holds_on_a_trained_network():
     loose = s.looseness()[:, 1:]
     assert np.all(loose >= 1.0)
     # entrywise norms give a looser (larger) bound than operator norms
-    assert np.all(s.bound[(1, "entrywise", "general")] >= s.bound[(1, "operator", "general")] - 1e-12)
+    assert np.all(
+        s.bound[(1, "entrywise", "general")] >= s.bound[(1, "operator", "general")] - 1e-12
+    )
 
 
 def test_single_constant_form_needs_unchanged_biases():

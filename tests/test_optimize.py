@@ -36,8 +36,22 @@ def test_contract_fields_and_types():
     sc = Scenario.default(model="gpt2", budget=Budget(latency=0.3, energy=0.02))
     sol = solve(sc)
     assert isinstance(sol, Solution)
-    for name in ("split", "rho", "power", "freq", "latency", "energy", "objective", "feasible",
-                 "reason", "t_device", "t_uplink", "t_server", "e_device", "e_uplink"):
+    for name in (
+        "split",
+        "rho",
+        "power",
+        "freq",
+        "latency",
+        "energy",
+        "objective",
+        "feasible",
+        "reason",
+        "t_device",
+        "t_uplink",
+        "t_server",
+        "e_device",
+        "e_uplink",
+    ):
         assert hasattr(sol, name)
     assert sol.feasible and sol.reason == ""
     assert isinstance(sol.split, int) and isinstance(sol.feasible, bool)
@@ -192,8 +206,12 @@ def test_batch_matches_single_solves():
 
 def test_ties_go_to_least_energy():
     """Three identical blocks, generous budget: rho* = 0 at every split; the cheapest split wins."""
-    prof = ModelProfile(weight_flops=[1e9] * 3, attn_flops=[0.0] * 3, head_flops=1e8,
-                        feature_bits=[1e3, 1e6, 1e6, 0.0])
+    prof = ModelProfile(
+        weight_flops=[1e9] * 3,
+        attn_flops=[0.0] * 3,
+        head_flops=1e8,
+        feature_bits=[1e3, 1e6, 1e6, 0.0],
+    )
     sc = Scenario(profile=prof, budget=Budget(latency=1.0, energy=1.0))
     sol = solve(sc)
     assert np.all(sol.split_rho == 0.0)
@@ -356,10 +374,18 @@ def test_the_cheaper_kind_wins_and_the_objective_decides_between_kinds():
     assert base.feasible and base.rho > 0
     grid = [0.0, 0.5, sc.rho_max]
     paper = WorkCurve.from_profile(sc.profile, sc.device, sc.server, grid)
-    cheap = WorkCurve(pruning="structured", rho=paper.rho, device_cycles=0.8 * paper.device_cycles,
-                      server_seconds=paper.server_seconds)
-    dear = WorkCurve(pruning="unstructured", rho=paper.rho, device_cycles=paper.device_cycles,
-                     server_seconds=paper.server_seconds)
+    cheap = WorkCurve(
+        pruning="structured",
+        rho=paper.rho,
+        device_cycles=0.8 * paper.device_cycles,
+        server_seconds=paper.server_seconds,
+    )
+    dear = WorkCurve(
+        pruning="unstructured",
+        rho=paper.rho,
+        device_cycles=paper.device_cycles,
+        server_seconds=paper.server_seconds,
+    )
     two = sc.replace(work=(dear, cheap))
     sol = solve(two)
     assert sol.pruning == "structured" and sol.rho < base.rho

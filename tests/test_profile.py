@@ -17,15 +17,22 @@ from coinfer.real.profiles import (
 )
 from coinfer.system import ARCHITECTURES, BUILTIN_MODELS, ModelProfile, builtin_profile
 
-ZERO = {"weight_flops": 0.0, "attn_flops": 0.0, "head_flops": 0.0, "feature_bits": 0.0,
-        "n_params": 0.0}
+ZERO = {
+    "weight_flops": 0.0,
+    "attn_flops": 0.0,
+    "head_flops": 0.0,
+    "feature_bits": 0.0,
+    "n_params": 0.0,
+}
 
 
 def test_gpt2_small_by_hand():
     n, d, V = 10, 768, 50257
     p = builtin_profile("gpt2", n)
     assert p.n_blocks == 12
-    np.testing.assert_array_equal(p.weight_flops, 2 * n * 12 * d * d)  # qkv 3d^2, proj d^2, mlp 8d^2
+    np.testing.assert_array_equal(
+        p.weight_flops, 2 * n * 12 * d * d
+    )  # qkv 3d^2, proj d^2, mlp 8d^2
     np.testing.assert_array_equal(p.attn_flops, 4 * n * n * d)  # QK^T and AV, full square
     assert p.head_flops == 2 * n * d * V  # logits at every position
     assert p.feature_bits[0] == n * 32 and p.feature_bits[12] == 0
@@ -72,7 +79,9 @@ def test_profile_matches_flop_counter_on_random_small_models(family):
     analytic = profile_from_config(config, 24)
     diff = profile_differences(counted, analytic)
     assert diff == pytest.approx(ZERO, abs=1e-12)
-    assert counted.head_prunable == analytic.head_prunable == (not architecture_of(config).tied_head)
+    assert (
+        counted.head_prunable == analytic.head_prunable == (not architecture_of(config).tied_head)
+    )
     assert counted.attn_flops.min() > 0 and counted.head_flops > 0
 
 
@@ -174,17 +183,37 @@ def test_builtin_configs_match_the_offline_real_models():
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: builtin_profile("gpt2", 0), ValueError, r"seq_len must be an integer in \[1, inf\]; got 0"),
-        (lambda: builtin_config("gpt5"), ValueError, r"model must be one of minilm-l6, .*; got 'gpt5'"),
+        (
+            lambda: builtin_profile("gpt2", 0),
+            ValueError,
+            r"seq_len must be an integer in \[1, inf\]; got 0",
+        ),
+        (
+            lambda: builtin_config("gpt5"),
+            ValueError,
+            r"model must be one of minilm-l6, .*; got 'gpt5'",
+        ),
         (lambda: small_config("t5"), ValueError, r"family must be one of 'gpt2', 'llama', 'bert'"),
-        (lambda: profile_from_config(builtin_config("gpt2"), 8, b_act=0), ValueError,
-         r"b_act must be an integer in \[1, inf\]; got 0"),
-        (lambda: counted_profile(small_config("gpt2"), 8, device="cuda"), ValueError,
-         r"device must be one of 'meta', 'cpu'; got 'cuda'"),
-        (lambda: counted_profile(small_config("gpt2"), 8, attention="flash"), ValueError,
-         r"attention must be one of 'eager', 'sdpa'; got 'flash'"),
-        (lambda: profile_differences(None, builtin_profile("gpt2", 8)), TypeError,
-         r"counted must be a ModelProfile"),
+        (
+            lambda: profile_from_config(builtin_config("gpt2"), 8, b_act=0),
+            ValueError,
+            r"b_act must be an integer in \[1, inf\]; got 0",
+        ),
+        (
+            lambda: counted_profile(small_config("gpt2"), 8, device="cuda"),
+            ValueError,
+            r"device must be one of 'meta', 'cpu'; got 'cuda'",
+        ),
+        (
+            lambda: counted_profile(small_config("gpt2"), 8, attention="flash"),
+            ValueError,
+            r"attention must be one of 'eager', 'sdpa'; got 'flash'",
+        ),
+        (
+            lambda: profile_differences(None, builtin_profile("gpt2", 8)),
+            TypeError,
+            r"counted must be a ModelProfile",
+        ),
     ],
 )
 def test_validation(call, error, message):

@@ -29,7 +29,7 @@ class TiedLM(torch.nn.Module):
 def _mlp(seed=0, widths=(5, 9, 4, 3)):
     g = torch.Generator().manual_seed(seed)
     layers = []
-    for a, b in zip(widths[:-1], widths[1:]):
+    for a, b in zip(widths[:-1], widths[1:], strict=True):
         lin = torch.nn.Linear(a, b)
         with torch.no_grad():
             lin.weight.copy_(torch.randn(b, a, generator=g))
@@ -136,9 +136,11 @@ def test_deterministic_under_seed_and_seed_matters():
     a = prune(m, 0.4, "random", seed=5).model
     b = prune(m, 0.4, "random", seed=5).model
     c = prune(m, 0.4, "random", seed=6).model
-    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
-    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+    assert any(
+        not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True)
+    )
 
 
 def test_random_pruning_is_uniform():
@@ -169,7 +171,7 @@ def test_pruned_models_equals_prune():
     for r in pruned_models(m, [0.0, 0.3, 0.9], "random", "layer", seed=4):
         ref = prune(m, r.ratio, "random", "layer", seed=4)
         assert r.n_pruned == ref.n_pruned
-        for pa, pb in zip(r.model.parameters(), ref.model.parameters()):
+        for pa, pb in zip(r.model.parameters(), ref.model.parameters(), strict=True):
             assert torch.equal(pa, pb)
 
 

@@ -69,8 +69,18 @@ def test_public_modules_declare_all():
 def test_the_front_door():
     import coinfer
 
-    for item in ("Scenario", "solve", "solve_batch", "evaluate", "on_device", "on_server",
-                 "fixed_split", "fixed_rho", "max_resources", "Solution"):
+    for item in (
+        "Scenario",
+        "solve",
+        "solve_batch",
+        "evaluate",
+        "on_device",
+        "on_server",
+        "fixed_split",
+        "fixed_rho",
+        "max_resources",
+        "Solution",
+    ):
         assert item in coinfer.__all__ and hasattr(coinfer, item)
     from coinfer.optimize import solve, solve_batch  # noqa: F401  (the documented paths)
     from coinfer.system import Budget, Device, EdgeServer, ModelProfile, Scenario, Uplink  # noqa: F401

@@ -41,12 +41,18 @@ def test_quality_curve_interpolates_its_fit_and_holds_past_the_grid():
 
 
 @settings(max_examples=40, deadline=None)
-@given(y=st.lists(st.floats(0, 10), min_size=2, max_size=12), r=st.lists(st.floats(0, 0.99),
-       min_size=2, max_size=8))
+@given(
+    y=st.lists(st.floats(0, 10), min_size=2, max_size=12),
+    r=st.lists(st.floats(0, 0.99), min_size=2, max_size=8),
+)
 def test_measured_quality_is_non_decreasing_per_kind(y, r):
     grid = np.linspace(0, 0.9, len(y))
-    q = MeasuredQuality({"structured": QualityCurve(grid, np.array(y)),
-                         "unstructured": QualityCurve(grid, np.array(y)[::-1])})
+    q = MeasuredQuality(
+        {
+            "structured": QualityCurve(grid, np.array(y)),
+            "unstructured": QualityCurve(grid, np.array(y)[::-1]),
+        }
+    )
     rs = np.sort(np.array(r))
     for kind in ("structured", "unstructured"):
         assert np.all(np.diff(q(rs, pruning=kind)) >= -1e-12)
@@ -96,7 +102,9 @@ def test_block_density_of_a_real_model_matches_prune():
     for layer in range(6):
         names = [n for n in res.layer_ratios if f".layer.{layer}." in n]
         sizes = [prunable_weights(model, exclude=exclude)[n].numel() for n in names]
-        expect = sum(res.layer_ratios[n] * s for n, s in zip(names, sizes, strict=False)) / sum(sizes)
+        expect = sum(res.layer_ratios[n] * s for n, s in zip(names, sizes, strict=False)) / sum(
+            sizes
+        )
         assert dens[2, layer] == pytest.approx(expect, rel=1e-12)
     # global magnitude pruning does not prune every block at the same ratio
     assert np.ptp(dens[1]) > 0.01

@@ -29,7 +29,9 @@ def test_pruning_floor_abs_matches_monte_carlo(lam, rho):
     w = laplace_weights(lam)
     measured = rd.pruning_distortion(w, rho, method="magnitude")
     # the standard error of a mean of n magnitudes is about 1/(lam sqrt(n)); allow 5 of them
-    assert measured == pytest.approx(rd.pruning_floor_abs(rho, lam), abs=5 / (lam * math.sqrt(N_MC)))
+    assert measured == pytest.approx(
+        rd.pruning_floor_abs(rho, lam), abs=5 / (lam * math.sqrt(N_MC))
+    )
 
 
 @settings(max_examples=15, deadline=None)
@@ -48,7 +50,9 @@ def test_random_pruning_matches_monte_carlo(lam, rho):
     assert rd.pruning_distortion(w, rho, method="random", seed=3) == pytest.approx(
         rd.random_pruning_abs(rho, lam), abs=6 / (lam * math.sqrt(N_MC))
     )
-    assert rd.pruning_distortion(w, rho, method="random", measure="squared", seed=3) == pytest.approx(
+    assert rd.pruning_distortion(
+        w, rho, method="random", measure="squared", seed=3
+    ) == pytest.approx(
         rd.random_pruning_squared(rho, lam), abs=6 * math.sqrt(20.0) / (lam**2 * math.sqrt(N_MC))
     )
 
@@ -117,7 +121,9 @@ def test_squared_error_bounds_bracket_and_constants():
     assert rd.laplace_slb_rate_squared(d, lam) == pytest.approx(
         rd.laplace_entropy_bits(lam) - 0.5 * math.log2(2 * math.pi * math.e * d)
     )
-    assert rd.laplace_slb_distortion_squared(rd.laplace_slb_rate_squared(d, lam), lam) == pytest.approx(d)
+    assert rd.laplace_slb_distortion_squared(
+        rd.laplace_slb_rate_squared(d, lam), lam
+    ) == pytest.approx(d)
 
 
 def test_laplace_entropy_matches_numerical_integral():
@@ -164,7 +170,11 @@ def test_lower_bounds_monotone_and_limits(measure, bits):
     lb = rd.distortion_lower_bound(rho, lam, bits, measure)
     assert np.all(lb >= floor(rho, lam))
     # rho = 0: the only distortion left is that of b-bit values
-    d0 = rd.laplace_distortion_abs(bits, lam) if measure == "abs" else rd.laplace_slb_distortion_squared(bits, lam)
+    d0 = (
+        rd.laplace_distortion_abs(bits, lam)
+        if measure == "abs"
+        else rd.laplace_slb_distortion_squared(bits, lam)
+    )
     assert rd.distortion_lower_bound(0.0, lam, bits, measure) == pytest.approx(d0)
     # rho -> 1: the bound tends to the distortion of sending nothing (E|W|, or the squared SLB at R=0)
     top = 1 / lam if measure == "abs" else 2 / lam**2
@@ -173,7 +183,9 @@ def test_lower_bounds_monotone_and_limits(measure, bits):
 
 def test_random_pruning_is_above_every_bound():
     rho = np.linspace(0, 0.99, 200)
-    assert np.all(rd.distortion_lower_bound(rho[1:], 1.0, 16) <= rd.random_pruning_abs(rho[1:], 1.0))
+    assert np.all(
+        rd.distortion_lower_bound(rho[1:], 1.0, 16) <= rd.random_pruning_abs(rho[1:], 1.0)
+    )
 
 
 # --- SurrogateObjective ----------------------------------------------------------------------------

@@ -124,7 +124,9 @@ def test_cvxpy_per_piece_matches_solver_on_measured_curves(seed):
     sc = sc.replace(work=random_work_curves(sc, seed + 1))
     ours, ref = solve(sc), cvxpy_solve(sc)
     if ref.feasible:
-        assert bool(evaluate(sc, ref.split, ref.rho, ref.power, ref.freq, pruning=ref.pruning).feasible)
+        assert bool(
+            evaluate(sc, ref.split, ref.rho, ref.power, ref.freq, pruning=ref.pruning).feasible
+        )
     assert ours.feasible == ref.feasible
     if ours.feasible:
         assert ref.rho == pytest.approx(ours.rho, abs=1e-6)
@@ -150,6 +152,7 @@ def test_grid_is_never_better_on_random_instances(seed, curves):
         sc = sc.replace(work=random_work_curves(sc, seed))
     ours, ref = solve(sc), grid_solve(sc, n_rho=17, n_power=17, n_freq=17)
     if ref.feasible:
-        assert bool(evaluate(sc, ref.split, ref.rho, ref.power, ref.freq,
-                             pruning=ref.pruning).feasible)
+        assert bool(
+            evaluate(sc, ref.split, ref.rho, ref.power, ref.freq, pruning=ref.pruning).feasible
+        )
         assert ours.feasible and ref.rho >= ours.rho - 1e-9

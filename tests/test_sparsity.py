@@ -10,7 +10,9 @@ from coinfer.real.profiles import builtin_config
 from coinfer.system import ARCHITECTURES, builtin_profile
 
 
-@pytest.mark.parametrize("model, n_mats", [("smollm2-135m", 7 * 30), ("minilm-l6", 6 * 6), ("gpt2", 4 * 12)])
+@pytest.mark.parametrize(
+    "model, n_mats", [("smollm2-135m", 7 * 30), ("minilm-l6", 6 * 6), ("gpt2", 4 * 12)]
+)
 def test_weight_shapes_cover_every_block_matrix(model, n_mats):
     shapes = sp.weight_shapes(model)
     assert sum(count for _, count in shapes.values()) == n_mats
@@ -47,7 +49,9 @@ def test_time_model_kernels_keys_and_counts():
 
 
 def _fake(dense, sparse, rho=(0.1, 0.3, 0.5, 0.7, 0.9)):
-    return sp.KernelTiming((4, 4), 1, np.asarray(rho), np.asarray(dense, float), np.asarray(sparse, float))
+    return sp.KernelTiming(
+        (4, 4), 1, np.asarray(rho), np.asarray(dense, float), np.asarray(sparse, float)
+    )
 
 
 def test_break_even_is_interpolated_at_the_last_crossing():
@@ -59,8 +63,12 @@ def test_break_even_is_interpolated_at_the_last_crossing():
 
 
 def test_break_even_of_a_model_weights_shapes_by_count():
-    a = sp.KernelTiming((4, 4), 1, np.array([0.5, 0.9]), np.array([1.0, 1.0]), np.array([0.5, 0.5]), 1)
-    b = sp.KernelTiming((4, 4), 1, np.array([0.5, 0.9]), np.array([1.0, 1.0]), np.array([3.0, 0.5]), 3)
+    a = sp.KernelTiming(
+        (4, 4), 1, np.array([0.5, 0.9]), np.array([1.0, 1.0]), np.array([0.5, 0.5]), 1
+    )
+    b = sp.KernelTiming(
+        (4, 4), 1, np.array([0.5, 0.9]), np.array([1.0, 1.0]), np.array([3.0, 0.5]), 3
+    )
     # Totals: dense 4, 4; sparse 9.5, 2.0: crossing at 0.5 + 0.4 * 5.5 / 7.5.
     assert sp.break_even_rho({"a": a, "b": b}) == pytest.approx(0.5 + 0.4 * 5.5 / 7.5)
     rho, c = sp.effective_work_fraction({"a": a, "b": b})

@@ -18,7 +18,9 @@ def test_mathjax_is_installed_locally():
 
 
 def test_config_points_mathjax_at_the_local_copy():
-    config = types.SimpleNamespace(mathjax_path="https://cdn.example/mathjax.js", nb_ipywidgets_js={"x": {}})
+    config = types.SimpleNamespace(
+        mathjax_path="https://cdn.example/mathjax.js", nb_ipywidgets_js={"x": {}}
+    )
     sphinxext._offline_config(None, config)
     assert config.mathjax_path == f"mathjax/{sphinxext.MATHJAX_COMPONENT}"
     assert config.nb_ipywidgets_js == {}  # no CDN widget manager
@@ -40,5 +42,7 @@ def test_page_scripts_are_written_once():
         ("", body),
         ("_static/b.js", None),
     ]
-    assert context["script_files"] is scripts  # edited in place, as Sphinx restores the list per page
+    assert (
+        context["script_files"] is scripts
+    )  # edited in place, as Sphinx restores the list per page
     assert context["default_mode"] == "auto"

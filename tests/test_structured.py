@@ -39,9 +39,13 @@ def test_plan_reaches_the_ratio_to_one_channel(ratio, which):
     m, c = plan(which, ratio)
     assert 0 <= m < which.heads_per_group and 0 <= c < which.d_ff
     assert (which.d_ff - c) % CHANNEL_STEP == 0
-    achieved = (m * which.groups * which.head_params + c * which.channel_params) / which.block_params
-    reachable = (which.groups * (which.heads_per_group - 1) * which.head_params
-                 + (which.d_ff - CHANNEL_STEP) * which.channel_params) / which.block_params
+    achieved = (
+        m * which.groups * which.head_params + c * which.channel_params
+    ) / which.block_params
+    reachable = (
+        which.groups * (which.heads_per_group - 1) * which.head_params
+        + (which.d_ff - CHANNEL_STEP) * which.channel_params
+    ) / which.block_params
     if ratio <= reachable - 1e-3:  # within half a step of channels
         step = CHANNEL_STEP * which.channel_params / which.block_params
         assert abs(achieved - ratio) <= 0.5 * step + 1e-12
@@ -78,8 +82,7 @@ def test_pruning_slices_and_leaves_the_original_alone():
     block = res.model.encoder.layer[0]
     assert block.attention.self.query.weight.shape == (32 * res.heads_kept, 384)
     assert block.intermediate.dense.weight.shape == (res.channels_kept, 384)
-    n_left = sum(p.numel() for n, p in res.model.encoder.named_parameters()
-                 if p.ndim == 2)
+    n_left = sum(p.numel() for n, p in res.model.encoder.named_parameters() if p.ndim == 2)
     assert n_left == res.n_block_params - res.n_removed
     assert res.achieved_ratio == pytest.approx(0.5, abs=0.01)
 
@@ -92,7 +95,7 @@ def test_lowest_norm_units_are_removed():
     score = (up.pow(2).sum(1) + down.pow(2).sum(0)).sqrt()
     kept = res.model.encoder.layer[2].intermediate.dense.weight
     # the kept rows are exactly the rows with the largest scores
-    expect = torch.sort(torch.argsort(score, stable=True)[len(score) - res.channels_kept:]).values
+    expect = torch.sort(torch.argsort(score, stable=True)[len(score) - res.channels_kept :]).values
     assert torch.equal(kept, up[expect])
 
 
@@ -107,6 +110,8 @@ def test_validation():
 
 def test_sliced_model_is_faster_to_count_than_dense():
     # the work falls with rho: counted FLOPs strictly decrease along the ratio grid
-    flops = [analytic_flops(SMOL, *(SMOL.heads_per_group - m, SMOL.d_ff - c), 64)["total"]
-             for m, c in (plan(SMOL, r) for r in np.linspace(0, 0.9, 10))]
+    flops = [
+        analytic_flops(SMOL, *(SMOL.heads_per_group - m, SMOL.d_ff - c), 64)["total"]
+        for m, c in (plan(SMOL, r) for r in np.linspace(0, 0.9, 10))
+    ]
     assert np.all(np.diff(flops) < 0)

@@ -40,7 +40,9 @@ def test_rayleigh_gains_are_seeded_and_scaled(mean, seed):
     g = ex.rayleigh_gains(mean, 50, seed)
     np.testing.assert_array_equal(g, ex.rayleigh_gains(mean, 50, seed))
     assert np.all(g > 0)
-    np.testing.assert_allclose(g / mean, np.random.default_rng(seed).exponential(1.0, 50), rtol=1e-12)
+    np.testing.assert_allclose(
+        g / mean, np.random.default_rng(seed).exponential(1.0, 50), rtol=1e-12
+    )
 
 
 def test_rayleigh_gains_mean_and_distribution():
@@ -70,14 +72,26 @@ def test_every_sweep_parameter_is_one_replace_keyword(scenario):
     assert scenario.replace(model="gpt2-medium").profile.seq_len == 64
     assert scenario.replace(device="laptop").device == DEVICE_CLASSES["laptop"]
     assert scenario.replace(min_split=0).min_split == 0
-    assert set(ex.SWEEP_PARAMETERS) <= {"latency", "energy", "bandwidth", "distance", "gain", "flops",
-                                        "model", "device", "min_split"}
+    assert set(ex.SWEEP_PARAMETERS) <= {
+        "latency",
+        "energy",
+        "bandwidth",
+        "distance",
+        "gain",
+        "flops",
+        "model",
+        "device",
+        "min_split",
+    }
 
 
 @pytest.mark.parametrize(
     "param, value, match",
-    [("colour", 1, "colour is not a scenario parameter"), ("device", "toaster", "device must"),
-     ("latency", -1.0, "latency")],
+    [
+        ("colour", 1, "colour is not a scenario parameter"),
+        ("device", "toaster", "device must"),
+        ("latency", -1.0, "latency"),
+    ],
 )
 def test_replace_rejects_bad_input(scenario, param, value, match):
     with pytest.raises(ValueError, match=match):
@@ -121,7 +135,9 @@ def test_monte_carlo_is_reproducible_and_backend_independent(scenario):
 
     a = ex.monte_carlo_sweep(scenario, "distance", (100.0, 400.0), n=40, seed=3, use_cache=False)
     with parallel_config(backend="threading", n_jobs=2):
-        b = ex.monte_carlo_sweep(scenario, "distance", (100.0, 400.0), n=40, seed=3, use_cache=False)
+        b = ex.monte_carlo_sweep(
+            scenario, "distance", (100.0, 400.0), n=40, seed=3, use_cache=False
+        )
     np.testing.assert_array_equal(a.objective, b.objective)
     np.testing.assert_array_equal(a.feasible, b.feasible)
     c = ex.monte_carlo_sweep(scenario, "distance", (100.0, 400.0), n=40, seed=4, use_cache=False)
@@ -189,7 +205,9 @@ def test_breakeven_beta_equalises_effective_sizes(ns, ratio, rs, extra):
     assert log_eff(nl, rl, 0.5 * b) > log_eff(ns, rs, 0.5 * b)
     assert log_eff(nl, rl, 2.0 * b) < log_eff(ns, rs, 2.0 * b)
     if b < 50:
-        assert ex.effective_params(nl, rl, b) == pytest.approx(ex.effective_params(ns, rs, b), rel=1e-9)
+        assert ex.effective_params(nl, rl, b) == pytest.approx(
+            ex.effective_params(ns, rs, b), rel=1e-9
+        )
     assert np.isinf(ex.breakeven_beta(ns, rs, nl, rs))  # no extra pruning: larger always wins
 
 
@@ -204,18 +222,24 @@ def test_non_embedding_params_of_gpt2_family():
 
     # 12 d^2 weights per block: GPT-2 small 12 * 12 * 768^2 = 84.9M
     assert ex.non_embedding_params(builtin_profile("gpt2", 64)) == pytest.approx(12 * 12 * 768**2)
-    assert ex.non_embedding_params(builtin_profile("gpt2-xl", 32)) == pytest.approx(48 * 12 * 1600**2)
+    assert ex.non_embedding_params(builtin_profile("gpt2-xl", 32)) == pytest.approx(
+        48 * 12 * 1600**2
+    )
 
 
 def test_model_size_study(tmp_cache):
     sc = Scenario.default("gpt2", seq_len=64, budget=Budget(latency=0.2, energy=0.02))
-    st_ = ex.model_size_study(sc, ("gpt2", "gpt2-medium", "gpt2-large"), "latency", (0.05, 0.2, 2.0))
+    st_ = ex.model_size_study(
+        sc, ("gpt2", "gpt2-medium", "gpt2-large"), "latency", (0.05, 0.2, 2.0)
+    )
     assert st_.rho.shape == (3, 3)
     r = np.where(st_.feasible, st_.rho, 2.0)
     assert np.all(np.diff(r, axis=1) >= -1e-9)  # larger models never need less pruning
     assert np.all(np.diff(r, axis=0) <= 1e-9)  # looser budgets never need more
     largest = np.array([np.flatnonzero(f)[-1] if f.any() else -1 for f in st_.feasible])
-    np.testing.assert_array_equal(st_.best_model(0.0), largest)  # free pruning: the largest feasible wins
+    np.testing.assert_array_equal(
+        st_.best_model(0.0), largest
+    )  # free pruning: the largest feasible wins
     with pytest.raises(ValueError, match="increasing size"):
         ex.model_size_study(sc, ("gpt2-medium", "gpt2"), "latency", (1.0,), use_cache=False)
 
@@ -235,8 +259,13 @@ def test_interior_splits_are_dominated_with_a_fast_server(device, latency, energ
     from coinfer.system import EdgeServer
 
     dev = DEVICE_CLASSES[device]
-    sc = Scenario.default(model, seq_len=64, budget=Budget(latency=latency, energy=energy), device=dev,
-                          server=EdgeServer(flops=dev.f_max * dev.flops_per_cycle * 1.5))
+    sc = Scenario.default(
+        model,
+        seq_len=64,
+        budget=Budget(latency=latency, energy=energy),
+        device=dev,
+        server=EdgeServer(flops=dev.f_max * dev.flops_per_cycle * 1.5),
+    )
     sol = solve(sc.replace(gain=float(path_gain(distance))))
     r = np.where(sol.split_feasible, sol.split_rho, 2.0)[:-1]  # splits 1..L-1
     assert np.all(np.diff(r) >= -1e-9)
@@ -275,8 +304,15 @@ def test_pruning_loss_on_a_tiny_random_causal_lm():
     from coinfer.real.split_execution import full_forward, logits_perplexity
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     model = LlamaForCausalLM(cfg).eval()
     ids = torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(ids)

@@ -103,7 +103,12 @@ def test_constraint_flags_and_box_limits():
     assert not bool(ob.latency_ok) and not bool(ob.energy_ok) and bool(ob.box_ok)
     assert len(ob.violations()) == 2 and "latency" in ob.violations()[0]
     # box limits: evaluated, but flagged
-    for args in [(0, 0.5, 0.07, 1e9), (1, 0.95, 0.07, 1e9), (1, 0.5, 0.2, 1e9), (1, 0.5, 0.07, 3e9)]:
+    for args in [
+        (0, 0.5, 0.07, 1e9),
+        (1, 0.95, 0.07, 1e9),
+        (1, 0.5, 0.2, 1e9),
+        (1, 0.5, 0.07, 3e9),
+    ]:
         out = evaluate(sc, *args)
         assert not bool(out.box_ok) and not bool(out.feasible)
         assert np.isfinite(out.latency)
@@ -166,7 +171,12 @@ def test_device_plus_server_work_is_total_and_monotone(w, rho, head):
         (Uplink, "noise_psd", 0.0, r"noise_psd must be in \(0, inf\) W/Hz"),
         (Uplink, "gain", math.nan, r"gain must be in \(0, inf\); got nan"),
         (EdgeServer, "flops", 0.0, r"flops must be in \(0, inf\) FLOP/s"),
-        (Budget, "latency", 0.0, r"latency must be in \(0, inf\] s|latency must be in \(0, inf\) s"),
+        (
+            Budget,
+            "latency",
+            0.0,
+            r"latency must be in \(0, inf\] s|latency must be in \(0, inf\) s",
+        ),
         (Budget, "energy", -1.0, r"energy must be in \(0, inf\) J; got -1.0"),
         (Budget, "energy", math.nan, r"energy must be in \(0, inf\) J; got nan"),
     ],
@@ -191,7 +201,11 @@ def test_budget_accepts_infinity_as_no_limit():
     "changes, error, message",
     [
         (dict(weight_flops=[[1.0, 2.0]]), ValueError, r"weight_flops must be a 1-d array"),
-        (dict(weight_flops=[-1.0, 2.0]), ValueError, r"weight_flops entries must be in \[0, inf\) FLOPs"),
+        (
+            dict(weight_flops=[-1.0, 2.0]),
+            ValueError,
+            r"weight_flops entries must be in \[0, inf\) FLOPs",
+        ),
         (dict(weight_flops=[math.nan, 2.0]), ValueError, r"weight_flops must be finite"),
         (dict(weight_flops=[]), ValueError, r"weight_flops must not be empty"),
         (dict(attn_flops=[1.0]), ValueError, r"attn_flops must have shape \(2\); got shape \(1,\)"),
@@ -202,8 +216,9 @@ def test_budget_accepts_infinity_as_no_limit():
     ],
 )
 def test_profile_validation(changes, error, message):
-    fields = dict(weight_flops=[1.0, 2.0], attn_flops=[1.0, 1.0], head_flops=1.0,
-                  feature_bits=[1.0, 2.0, 0.0])
+    fields = dict(
+        weight_flops=[1.0, 2.0], attn_flops=[1.0, 1.0], head_flops=1.0, feature_bits=[1.0, 2.0, 0.0]
+    )
     fields.update(changes)
     with pytest.raises(error, match=message):
         ModelProfile(**fields)
@@ -270,7 +285,9 @@ def test_default_scenario_uses_the_table():
     assert sc.uplink.gain == pytest.approx(default("Uplink.gain"), rel=1e-12)
     assert sc.server.flops == default("EdgeServer.flops")
     assert sc.budget == Budget(default("Budget.latency"), default("Budget.energy"))
-    assert sc.rho_max == default("Scenario.rho_max") and sc.min_split == default("Scenario.min_split")
+    assert sc.rho_max == default("Scenario.rho_max") and sc.min_split == default(
+        "Scenario.min_split"
+    )
     assert isinstance(sc.objective, SurrogateObjective)
 
 
@@ -383,8 +400,12 @@ def _curve(sc, kind="unstructured", rho=(0.0, 0.3, 0.7)):
     c0 = sc.profile.device_flops(0.0, s) / sc.device.flops_per_cycle
     t0 = sc.profile.server_flops(0.0, s) / sc.server.flops
     shape = np.array([1.0, 0.5, 0.5])  # halves by rho = 0.3, then flat
-    return WorkCurve(pruning=kind, rho=np.array(rho), device_cycles=c0[:, None] * shape,
-                     server_seconds=t0[:, None] * shape)
+    return WorkCurve(
+        pruning=kind,
+        rho=np.array(rho),
+        device_cycles=c0[:, None] * shape,
+        server_seconds=t0[:, None] * shape,
+    )
 
 
 def test_evaluate_with_a_work_curve_uses_its_cycles_and_server_time():
@@ -404,8 +425,12 @@ def test_evaluate_with_a_work_curve_uses_its_cycles_and_server_time():
 
 
 @settings(max_examples=30, deadline=None)
-@given(rho=st.floats(0.0, 0.9), power=st.floats(1e-3, 0.1), freq=st.floats(1e8, 2e9),
-       grid=st.lists(st.floats(0.01, 0.95), max_size=4))
+@given(
+    rho=st.floats(0.0, 0.9),
+    power=st.floats(1e-3, 0.1),
+    freq=st.floats(1e8, 2e9),
+    grid=st.lists(st.floats(0.01, 0.95), max_size=4),
+)
 def test_the_paper_model_as_a_work_curve_evaluates_the_same(rho, power, freq, grid):
     from coinfer.system import WorkCurve
 
@@ -430,11 +455,18 @@ def test_work_curve_pieces_reproduce_the_curve():
         for j, (lo, hi) in enumerate(zip(pc["rho_lo"], pc["rho_hi"], strict=True)):
             for rho in np.linspace(lo, hi, 5):
                 u = 1.0 - rho
-                np.testing.assert_allclose(pc["dev_slope"][:, j] * u + pc["dev_icpt"][:, j],
-                                           curve.cycles(rho, np.arange(4)), rtol=1e-12, atol=1e-3)
-                np.testing.assert_allclose(pc["srv_slope"][:, j] * u + pc["srv_icpt"][:, j],
-                                           curve.server_time(rho, np.arange(4)), rtol=1e-12,
-                                           atol=1e-15)
+                np.testing.assert_allclose(
+                    pc["dev_slope"][:, j] * u + pc["dev_icpt"][:, j],
+                    curve.cycles(rho, np.arange(4)),
+                    rtol=1e-12,
+                    atol=1e-3,
+                )
+                np.testing.assert_allclose(
+                    pc["srv_slope"][:, j] * u + pc["srv_icpt"][:, j],
+                    curve.server_time(rho, np.arange(4)),
+                    rtol=1e-12,
+                    atol=1e-15,
+                )
     # the kink makes the extended line of the steep piece negative at u = 0: allowed
     assert np.any(curve.pieces(0.9)["dev_icpt"][:, 0] < 0)
     assert curve.pieces(0.9)["rho_hi"].tolist() == [0.3, 0.7, 0.9]  # flat past the grid
@@ -446,7 +478,9 @@ def test_evaluate_names_the_pruning_kind():
     sc = small_scenario()
     two = sc.replace(work=(_curve(sc, "unstructured"), _curve(sc, "structured")))
     assert pruning_kinds(sc) == ("paper",) and pruning_kinds(two) == ("unstructured", "structured")
-    with pytest.raises(ValueError, match=r"pruning must be one of \('unstructured', 'structured'\)"):
+    with pytest.raises(
+        ValueError, match=r"pruning must be one of \('unstructured', 'structured'\)"
+    ):
         evaluate(two, 1, 0.1, 0.07, 1e9)
     with pytest.raises(ValueError, match=r"pruning must be one of \('paper',\); got 'structured'"):
         evaluate(sc, 1, 0.1, 0.07, 1e9, pruning="structured")

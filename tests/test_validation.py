@@ -50,7 +50,9 @@ def test_check_array_shape_range_and_read_only():
     assert not arr.flags.writeable
     with pytest.raises(ValueError, match=r"weight_flops must have shape \(3\); got shape \(2,\)"):
         check_array("weight_flops", [1.0, 2.0], shape=(3,))
-    with pytest.raises(ValueError, match=r"weight_flops entries must be in \[0, inf\) FLOPs; got -1"):
+    with pytest.raises(
+        ValueError, match=r"weight_flops entries must be in \[0, inf\) FLOPs; got -1"
+    ):
         check_array("weight_flops", [1.0, -1.0], lo=0.0, unit="FLOPs")
     with pytest.raises(ValueError, match=r"weight_flops must be finite"):
         check_array("weight_flops", [1.0, np.nan])

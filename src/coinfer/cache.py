@@ -133,7 +133,9 @@ def _closure(root: str, stamp: tuple) -> tuple[str, ...]:
         if path.name == "__init__.py":
             # a package may load its modules lazily (PEP 562): depending on the package means
             # depending on every module in its folder
-            todo.extend(f"{name}.{p.stem}" for p in path.parent.glob("*.py") if p.stem != "__init__")
+            todo.extend(
+                f"{name}.{p.stem}" for p in path.parent.glob("*.py") if p.stem != "__init__"
+            )
     return tuple(sorted(seen))
 
 

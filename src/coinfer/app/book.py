@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-__all__ = ["BOOK_STYLE", "smallest_font_pt", "use_book_style", "glue_values", "markdown_table", "show_table"]
+__all__ = [
+    "BOOK_STYLE",
+    "smallest_font_pt",
+    "use_book_style",
+    "glue_values",
+    "markdown_table",
+    "show_table",
+]
 
 #: The matplotlib style of the book's figures (written to ``book/matplotlibrc``, which matplotlib reads
 #: from the chapters' working directory, so every chapter draws with it). At 100 dpi a 7-inch figure is 700 px wide, less than
@@ -33,8 +40,16 @@ BOOK_STYLE: dict[str, Any] = {
     "figure.titlesize": 11,
 }
 
-_FONT_KEYS = ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
-              "legend.fontsize", "legend.title_fontsize", "figure.titlesize")
+_FONT_KEYS = (
+    "font.size",
+    "axes.titlesize",
+    "axes.labelsize",
+    "xtick.labelsize",
+    "ytick.labelsize",
+    "legend.fontsize",
+    "legend.title_fontsize",
+    "figure.titlesize",
+)
 
 
 def smallest_font_pt(style: Mapping[str, Any] = BOOK_STYLE) -> float:

@@ -270,7 +270,9 @@ def _check_split(split: int | None, scenario) -> None:
         return
     lo, hi = scenario.min_split, scenario.profile.n_blocks
     if not lo <= split <= hi:
-        raise ScenarioError(f"--split must be an integer in [{lo}, {hi}] (min_split to L); got {split}")
+        raise ScenarioError(
+            f"--split must be an integer in [{lo}, {hi}] (min_split to L); got {split}"
+        )
 
 
 def _row(solution, method: str) -> dict:
@@ -300,8 +302,9 @@ def _run_method(method: str, scenario, split: int | None):
         raise ScenarioError(f"--methods: {exc}") from None
 
 
-def sweep_rows(data: dict, field: str, values, split=None, base_dir=None,
-               methods=("proposed",)) -> list[dict]:
+def sweep_rows(
+    data: dict, field: str, values, split=None, base_dir=None, methods=("proposed",)
+) -> list[dict]:
     """Solve the scenario ``data`` (a mapping) once per value of the dotted ``field`` and method.
 
     Returns one dict per (value, method) with the field value and the :data:`SWEEP_COLUMNS`.
@@ -325,7 +328,11 @@ def _format(value) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         v = float(value)
-        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+        return (
+            repr(v)
+            if math.isfinite(v)
+            else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+        )
     return str(value)
 
 
@@ -346,8 +353,14 @@ def sweep_table(rows: list[dict], field: str, width: int = 80) -> str:
         v = r[field]
         value = f"{v:.6g}" if isinstance(v, float) else str(v)
         if r["feasible"]:
-            point = [str(r["split"]), f"{r['rho']:.4f}", f"{r['power_w']:.3g}",
-                     f"{r['freq_hz'] / 1e9:.3g}", f"{r['latency_s']:.3g}", f"{r['energy_j']:.3g}"]
+            point = [
+                str(r["split"]),
+                f"{r['rho']:.4f}",
+                f"{r['power_w']:.3g}",
+                f"{r['freq_hz'] / 1e9:.3g}",
+                f"{r['latency_s']:.3g}",
+                f"{r['energy_j']:.3g}",
+            ]
             ok = "yes"
         else:
             if r["reason"] not in notes:
@@ -358,7 +371,10 @@ def sweep_table(rows: list[dict], field: str, width: int = 80) -> str:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
     out = []
     for line in [head, *lines]:
-        cells = [c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))]
+        cells = [
+            c.rjust(w) if i >= 3 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
         out.append("  ".join(cells).rstrip())
     for i, note in enumerate(notes, 1):
         out += textwrap.wrap(note, width, initial_indent=f"[{i}] ", subsequent_indent="    ")
@@ -471,15 +487,20 @@ def _cmd_calibrate(args) -> int:
     from ..real.models import MODELS  # names only: imports no deep-learning library
 
     if args.model not in MODELS:
-        raise ScenarioError(f"--model must be one of {', '.join(sorted(MODELS))}; got {args.model!r}")
+        raise ScenarioError(
+            f"--model must be one of {', '.join(sorted(MODELS))}; got {args.model!r}"
+        )
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in PRUNING_KINDS]
     if unknown or not kinds or len(set(kinds)) != len(kinds):
         raise ScenarioError(
             f"--kinds must be distinct names among {', '.join(PRUNING_KINDS)}; got {args.kinds!r}"
         )
-    for flag, value in (("--repeats", args.repeats), ("--threads", args.threads),
-                        ("--seq-len", args.seq_len)):
+    for flag, value in (
+        ("--repeats", args.repeats),
+        ("--threads", args.threads),
+        ("--seq-len", args.seq_len),
+    ):
         _positive_int(flag, value)
     options = {"kinds": tuple(kinds)}
     if args.ratios is not None:
@@ -511,16 +532,21 @@ def _cmd_network(args) -> int:
         )
     changes: dict = {}
     if args.bandwidth is not None:
-        changes["bandwidth"] = check_real("--bandwidth", args.bandwidth, 0.0, lo_open=True, unit="Hz")
+        changes["bandwidth"] = check_real(
+            "--bandwidth", args.bandwidth, 0.0, lo_open=True, unit="Hz"
+        )
     if args.server_flops is not None:
-        changes["server_flops"] = check_real("--server-flops", args.server_flops, 0.0, lo_open=True,
-                                             unit="FLOP/s")
+        changes["server_flops"] = check_real(
+            "--server-flops", args.server_flops, 0.0, lo_open=True, unit="FLOP/s"
+        )
     if args.objective is not None:
         changes["objective"] = args.objective
     try:
         from ..network import random_network, read_network, solve_network
     except ImportError as exc:
-        raise ScenarioError(f"network: the many-device solver is not available here ({exc})") from None
+        raise ScenarioError(
+            f"network: the many-device solver is not available here ({exc})"
+        ) from None
 
     if args.file is not None:
         network = read_network(args.file)
@@ -529,7 +555,9 @@ def _cmd_network(args) -> int:
         network = random_network(args.devices, seed=args.seed)
     if changes:
         replace = getattr(network, "replace", None)
-        network = replace(**changes) if callable(replace) else dataclasses.replace(network, **changes)
+        network = (
+            replace(**changes) if callable(replace) else dataclasses.replace(network, **changes)
+        )
     solution = solve_network(network)
     if args.format == "text":
         text = solution.table()
@@ -562,18 +590,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Count FLOPs per block and bits per split point of one inference of a model "
         "(no weights are read) and print the profile as JSON.",
     )
-    p.add_argument("model", help="a built-in model (minilm-l6, smollm2-135m, gpt2, gpt2-medium, "
-                   "gpt2-large, gpt2-xl, llama-2-7b) or a transformers config.json (or its folder)")
+    p.add_argument(
+        "model",
+        help="a built-in model (minilm-l6, smollm2-135m, gpt2, gpt2-medium, "
+        "gpt2-large, gpt2-xl, llama-2-7b) or a transformers config.json (or its folder)",
+    )
     p.add_argument("--seq-len", type=int, default=128, help="input tokens n (default 128)")
     p.add_argument("--b-tok", type=int, default=32, help="bits per token id (default 32)")
     p.add_argument("--b-act", type=int, default=16, help="bits per activation sent (default 16)")
     p.add_argument("-o", "--output", help=out_help)
     p.set_defaults(run=_cmd_profile)
 
-    scenario_help = ("scenario file (.toml or .json; the JSON written by 'coinfer solve' too); "
-                     "fields not given keep their defaults; omit it for the default scenario")
-    set_help = ("override a field, e.g. --set budget.latency=0.5 --set uplink.distance=200 "
-                "--set objective.kind=rate (repeatable)")
+    scenario_help = (
+        "scenario file (.toml or .json; the JSON written by 'coinfer solve' too); "
+        "fields not given keep their defaults; omit it for the default scenario"
+    )
+    set_help = (
+        "override a field, e.g. --set budget.latency=0.5 --set uplink.distance=200 "
+        "--set objective.kind=rate (repeatable)"
+    )
     s = sub.add_parser(
         "solve",
         help="a scenario (TOML/JSON) to the optimal operating point (JSON or text)",
@@ -584,8 +619,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("scenario", nargs="?", help=scenario_help)
     s.add_argument("--set", action="append", metavar="FIELD=VALUE", help=set_help)
     s.add_argument("--split", type=int, help="fix the split point s instead of optimising it")
-    s.add_argument("--format", choices=("json", "text"), default="json",
-                   help="json (default; reads back as a scenario) or text (a short table)")
+    s.add_argument(
+        "--format",
+        choices=("json", "text"),
+        default="json",
+        help="json (default; reads back as a scenario) or text (a short table)",
+    )
     s.add_argument("-o", "--output", help=out_help)
     s.set_defaults(run=_cmd_solve)
 
@@ -596,21 +635,37 @@ def build_parser() -> argparse.ArgumentParser:
         f"(columns: FIELD, {', '.join(SWEEP_COLUMNS)}; SI units), or a table with --format text.",
     )
     w.add_argument("scenario", nargs="?", help=scenario_help)
-    w.add_argument("--field", required=True,
-                   help="dotted field to sweep, e.g. budget.latency, budget.energy, "
-                   "uplink.bandwidth, uplink.distance, server.flops, min_split, model, "
-                   "objective.kind")
-    w.add_argument("--values", required=True,
-                   help="'a,b,c', 'start:stop:num' (inclusive, linear) or 'start:stop:num:log'; "
-                   "comma-separated words for model and objective.kind")
-    w.add_argument("--methods", default="proposed",
-                   help="comma-separated: proposed (default), on-device, on-server, fixed-rho, "
-                   "max-resources, fixed-rho-<rho>, split-<s>; one row per value and method")
+    w.add_argument(
+        "--field",
+        required=True,
+        help="dotted field to sweep, e.g. budget.latency, budget.energy, "
+        "uplink.bandwidth, uplink.distance, server.flops, min_split, model, "
+        "objective.kind",
+    )
+    w.add_argument(
+        "--values",
+        required=True,
+        help="'a,b,c', 'start:stop:num' (inclusive, linear) or 'start:stop:num:log'; "
+        "comma-separated words for model and objective.kind",
+    )
+    w.add_argument(
+        "--methods",
+        default="proposed",
+        help="comma-separated: proposed (default), on-device, on-server, fixed-rho, "
+        "max-resources, fixed-rho-<rho>, split-<s>; one row per value and method",
+    )
     w.add_argument("--set", action="append", metavar="FIELD=VALUE", help=set_help)
-    w.add_argument("--split", type=int,
-                   help="fix the split point s of the proposed method instead of optimising it")
-    w.add_argument("--format", choices=("csv", "text"), default="csv",
-                   help="csv (default) or text (a fixed-width table)")
+    w.add_argument(
+        "--split",
+        type=int,
+        help="fix the split point s of the proposed method instead of optimising it",
+    )
+    w.add_argument(
+        "--format",
+        choices=("csv", "text"),
+        default="csv",
+        help="csv (default) or text (a fixed-width table)",
+    )
     w.add_argument("-o", "--output", help=out_help)
     w.set_defaults(run=_cmd_sweep)
 
@@ -623,9 +678,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", required=True, help="a real model: minilm or smollm2")
     c.add_argument("--out", required=True, help="file to save the device profile to")
     c.add_argument("--ratios", help="pruning ratios, 'a,b,c' or 'start:stop:num', each in [0, 1)")
-    c.add_argument("--kinds", default=",".join(PRUNING_KINDS),
-                   help=f"comma-separated pruning kinds among {', '.join(PRUNING_KINDS)} "
-                   "(default: both)")
+    c.add_argument(
+        "--kinds",
+        default=",".join(PRUNING_KINDS),
+        help=f"comma-separated pruning kinds among {', '.join(PRUNING_KINDS)} (default: both)",
+    )
     c.add_argument("--repeats", type=int, help="timed repetitions per point (>= 1)")
     c.add_argument("--threads", type=int, help="CPU threads to time with (>= 1)")
     c.add_argument("--seq-len", type=int, help="input tokens per timed inference (>= 1)")
@@ -640,12 +697,19 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("file", nargs="?", help="a network file (see coinfer.network.read_network)")
     n.add_argument("--devices", type=int, help="a random drop of N devices instead of a file")
     n.add_argument("--seed", type=int, default=0, help="seed of the random drop (default 0)")
-    n.add_argument("--objective", choices=("max", "sum"),
-                   help="minimise the largest per-device objective (max) or their sum")
+    n.add_argument(
+        "--objective",
+        choices=("max", "sum"),
+        help="minimise the largest per-device objective (max) or their sum",
+    )
     n.add_argument("--bandwidth", type=float, help="total uplink bandwidth in Hz")
     n.add_argument("--server-flops", type=float, help="server throughput in FLOP/s")
-    n.add_argument("--format", choices=("json", "text"), default="json",
-                   help="json (default) or text (a table)")
+    n.add_argument(
+        "--format",
+        choices=("json", "text"),
+        default="json",
+        help="json (default) or text (a table)",
+    )
     n.add_argument("-o", "--output", help=out_help)
     n.set_defaults(run=_cmd_network)
     return parser

@@ -198,18 +198,26 @@ def breakdown_figure(point: ExplorerPoint, axes=None):
     sc, sol, b = point.scenario, point.solution, point.breakdown
     colours = {"device": "tab:blue", "uplink": "tab:orange", "server": "tab:green"}
     parts_t = (
-        [("device", float(b.t_device)), ("uplink", float(b.t_uplink)), ("server", float(b.t_server))]
+        [
+            ("device", float(b.t_device)),
+            ("uplink", float(b.t_uplink)),
+            ("server", float(b.t_server)),
+        ]
         if b is not None
         else []
     )
-    parts_e = [("device", float(b.e_device)), ("uplink", float(b.e_uplink))] if b is not None else []
+    parts_e = (
+        [("device", float(b.e_device)), ("uplink", float(b.e_uplink))] if b is not None else []
+    )
     for ax, parts, limit, unit, what in (
         (ax_t, parts_t, sc.budget.latency, "s", "latency"),
         (ax_e, parts_e, sc.budget.energy, "J", "device energy"),
     ):
         left = 0.0
         for name, value in parts:
-            ax.barh([0], [value], left=left, color=colours[name], label=f"{name} ({value:.3g} {unit})")
+            ax.barh(
+                [0], [value], left=left, color=colours[name], label=f"{name} ({value:.3g} {unit})"
+            )
             left += value
         ax.axvline(limit, color="black", linestyle="--", label=f"budget ({limit:.3g} {unit})")
         ax.set_xlim(0.0, 1.15 * max(limit, left))
@@ -242,13 +250,31 @@ def split_curve_figure(point: ExplorerPoint, ax=None):
     splits = np.asarray(sol.splits, dtype=int)
     rho = np.asarray(sol.split_rho, dtype=float)
     ok = np.asarray(sol.split_feasible, dtype=bool)
-    ax.plot(splits[ok], rho[ok], "o-", color="tab:blue", markersize=3, label=r"least feasible $\rho^*(s)$")
+    ax.plot(
+        splits[ok],
+        rho[ok],
+        "o-",
+        color="tab:blue",
+        markersize=3,
+        label=r"least feasible $\rho^*(s)$",
+    )
     if np.any(~ok):
-        ax.plot(splits[~ok], np.full(int(np.sum(~ok)), sc.rho_max), "x", color="tab:red",
-                label=r"infeasible at every $\rho \leq \rho_{\max}$")
+        ax.plot(
+            splits[~ok],
+            np.full(int(np.sum(~ok)), sc.rho_max),
+            "x",
+            color="tab:red",
+            label=r"infeasible at every $\rho \leq \rho_{\max}$",
+        )
     if sol.feasible:
-        ax.plot([sol.split], [sol.rho], "*", color="black", markersize=12,
-                label=f"optimum: s = {sol.split}, rho = {sol.rho:.3f}")
+        ax.plot(
+            [sol.split],
+            [sol.rho],
+            "*",
+            color="black",
+            markersize=12,
+            label=f"optimum: s = {sol.split}, rho = {sol.rho:.3f}",
+        )
     ax.set_xlim(-0.5, sc.profile.n_blocks + 0.5)
     ax.set_ylim(-0.03, 1.0)
     ax.set_xlabel(f"split point s (blocks on the device, of L = {sc.profile.n_blocks})")
@@ -292,7 +318,9 @@ def explorer_widget(**defaults):
 
     unknown = set(defaults) - set(EXPLORER_DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown explorer settings {sorted(unknown)}; allowed: {sorted(EXPLORER_DEFAULTS)}")
+        raise ValueError(
+            f"unknown explorer settings {sorted(unknown)}; allowed: {sorted(EXPLORER_DEFAULTS)}"
+        )
     start = {**EXPLORER_DEFAULTS, **defaults}
     style = {"description_width": "150px"}
     layout = w.Layout(width="520px")
@@ -300,31 +328,57 @@ def explorer_widget(**defaults):
     def log_slider(key, label, scale, fmt):
         lo, hi = EXPLORER_RANGES[key]
         return w.FloatLogSlider(
-            value=start[key] / scale, base=10, min=np.log10(lo / scale), max=np.log10(hi / scale),
-            step=0.02, description=label, readout_format=fmt, continuous_update=False,
-            style=style, layout=layout,
+            value=start[key] / scale,
+            base=10,
+            min=np.log10(lo / scale),
+            max=np.log10(hi / scale),
+            step=0.02,
+            description=label,
+            readout_format=fmt,
+            continuous_update=False,
+            style=style,
+            layout=layout,
         )
 
     controls = {
-        "model": w.Dropdown(options=list(BUILTIN_MODELS), value=start["model"],
-                            description="model", style=style, layout=layout),
+        "model": w.Dropdown(
+            options=list(BUILTIN_MODELS),
+            value=start["model"],
+            description="model",
+            style=style,
+            layout=layout,
+        ),
         "latency": log_slider("latency", "latency budget (s)", 1.0, ".3f"),
         "energy": log_slider("energy", "energy budget (J)", 1.0, ".3f"),
         "bandwidth": log_slider("bandwidth", "bandwidth (MHz)", 1e6, ".2f"),
         "distance": log_slider("distance", "distance (m)", 1.0, ".0f"),
         "min_split": w.IntSlider(
-            value=start["min_split"], min=0, max=_n_blocks(start["model"]),
-            description="privacy floor (blocks)", continuous_update=False, style=style,
+            value=start["min_split"],
+            min=0,
+            max=_n_blocks(start["model"]),
+            description="privacy floor (blocks)",
+            continuous_update=False,
+            style=style,
             layout=layout,
         ),
         "rho_max": w.FloatSlider(
-            value=start["rho_max"], min=EXPLORER_RANGES["rho_max"][0],
-            max=EXPLORER_RANGES["rho_max"][1], step=0.01, description="largest pruning rho_max",
-            readout_format=".2f", continuous_update=False, style=style, layout=layout,
+            value=start["rho_max"],
+            min=EXPLORER_RANGES["rho_max"][0],
+            max=EXPLORER_RANGES["rho_max"][1],
+            step=0.01,
+            description="largest pruning rho_max",
+            readout_format=".2f",
+            continuous_update=False,
+            style=style,
+            layout=layout,
         ),
         "users": w.IntSlider(
-            value=start["users"], min=EXPLORER_RANGES["users"][0], max=EXPLORER_RANGES["users"][1],
-            description="users sharing the server", continuous_update=False, style=style,
+            value=start["users"],
+            min=EXPLORER_RANGES["users"][0],
+            max=EXPLORER_RANGES["users"][1],
+            description="users sharing the server",
+            continuous_update=False,
+            style=style,
             layout=layout,
         ),
     }

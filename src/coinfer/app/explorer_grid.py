@@ -47,7 +47,6 @@ GRID_AXES: dict[str, tuple] = {
 GRID_FIELDS = ("rho", "power", "freq", "t_device", "t_uplink", "t_server", "e_device", "e_uplink")
 
 
-
 @dataclass(frozen=True)
 class ExplorerGrid:
     """Optima over :data:`GRID_AXES`.
@@ -96,8 +95,12 @@ def _solve_grid(axes: dict) -> ExplorerGrid:
             for k, floor in enumerate(axes["min_split"]):
                 for a, latency in enumerate(axes["latency"]):
                     for b, energy in enumerate(axes["energy"]):
-                        sc = base.replace(latency=latency, energy=energy, min_split=floor,
-                                          flops=base_flops / users)
+                        sc = base.replace(
+                            latency=latency,
+                            energy=energy,
+                            min_split=floor,
+                            flops=base_flops / users,
+                        )
                         sol = solve_batch(sc, gains)
                         at = (i, j, k, a, b)
                         split[at] = sol.split
@@ -110,8 +113,14 @@ def _solve_grid(axes: dict) -> ExplorerGrid:
                                     reasons.append(text)
                                 reason[at + (d,)] = reasons.index(text)
     return ExplorerGrid(
-        axes=axes, n_blocks=n_blocks, split=split, values=values, reason=reason,
-        reasons=tuple(reasons), server_flops=base_flops, rho_max=Scenario.default().rho_max,
+        axes=axes,
+        n_blocks=n_blocks,
+        split=split,
+        values=values,
+        reason=reason,
+        reasons=tuple(reasons),
+        server_flops=base_flops,
+        rho_max=Scenario.default().rho_max,
     )
 
 
@@ -128,8 +137,9 @@ def explorer_grid(axes: dict | None = None, *, use_cache: bool = True) -> Explor
         if len(values) < 1:
             raise ValueError(f"axes[{name!r}] must hold at least one value; got {values!r}")
     axes = {k: tuple(v) for k, v in axes.items()}
-    return cached("explorer-grid", axes, lambda: _solve_grid(axes), depends=[__name__],
-                  use_cache=use_cache)
+    return cached(
+        "explorer-grid", axes, lambda: _solve_grid(axes), depends=[__name__], use_cache=use_cache
+    )
 
 
 def grid_index(grid: ExplorerGrid, **setting) -> tuple[int, ...]:
@@ -157,4 +167,3 @@ def grid_point(grid: ExplorerGrid, **setting) -> dict:
     out["feasible"] = bool(grid.reason[at] < 0)
     out["reason"] = "" if out["feasible"] else grid.reasons[int(grid.reason[at])]
     return out
-

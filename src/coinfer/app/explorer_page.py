@@ -206,8 +206,13 @@ _SCRIPT = r"""
 """
 
 
-def explorer_html(grid: ExplorerGrid | None = None, *, uid: str = "coinfer-explorer",
-                  start: dict | None = None, include_plotlyjs: bool = True) -> str:
+def explorer_html(
+    grid: ExplorerGrid | None = None,
+    *,
+    uid: str = "coinfer-explorer",
+    start: dict | None = None,
+    include_plotlyjs: bool = True,
+) -> str:
     """A self-contained HTML fragment: sliders over the grid, a summary and a plotly figure.
 
     Args:
@@ -224,8 +229,12 @@ def explorer_html(grid: ExplorerGrid | None = None, *, uid: str = "coinfer-explo
     grid = explorer_grid() if grid is None else grid
     default = Scenario.default()
     start = {
-        "model": default.profile.name, "users": 1, "min_split": default.min_split,
-        "latency": default.budget.latency, "energy": default.budget.energy, "distance": 100.0,
+        "model": default.profile.name,
+        "users": 1,
+        "min_split": default.min_split,
+        "latency": default.budget.latency,
+        "energy": default.budget.energy,
+        "distance": 100.0,
         **(start or {}),
     }
     controls = []

@@ -36,9 +36,15 @@ def scenario_rows(scenario: Scenario, distance: float | None = None) -> list[tup
     if distance is not None:
         channel += f" (distance {distance:g} m)"
     return [
-        ("model", f"{p.name or 'model'}, {p.seq_len} tokens, L = {p.n_blocks} blocks; "
-                  f"min_split = {scenario.min_split}, rho_max = {scenario.rho_max:g}"),
-        ("budgets", f"T_max = {scenario.budget.latency:.4g} s, E_max = {scenario.budget.energy:.4g} J"),
+        (
+            "model",
+            f"{p.name or 'model'}, {p.seq_len} tokens, L = {p.n_blocks} blocks; "
+            f"min_split = {scenario.min_split}, rho_max = {scenario.rho_max:g}",
+        ),
+        (
+            "budgets",
+            f"T_max = {scenario.budget.latency:.4g} s, E_max = {scenario.budget.energy:.4g} J",
+        ),
         ("uplink", channel),
         ("server", f"{scenario.server.flops / 1e12:.4g} TFLOP/s"),
     ]
@@ -70,11 +76,17 @@ def solution_table(solution: Solution, scenario: Scenario, distance: float | Non
         ("rho", f"{sol.rho:.6f} (pruned share of the weights)"),
         ("power p", f"{sol.power:.4g} W ({dbm}; p_max {scenario.device.p_max:.4g} W)"),
         ("clock f", f"{sol.freq / 1e9:.4g} GHz (f_max {scenario.device.f_max / 1e9:.4g} GHz)"),
-        ("latency", f"{T:.4g} s: device {sol.t_device:.4g} s ({_share(sol.t_device, T)}), "
-                    f"uplink {sol.t_uplink:.4g} s ({_share(sol.t_uplink, T)}), "
-                    f"server {sol.t_server:.4g} s ({_share(sol.t_server, T)})"),
-        ("energy", f"{E:.4g} J: device {sol.e_device:.4g} J ({_share(sol.e_device, E)}), "
-                   f"uplink {sol.e_uplink:.4g} J ({_share(sol.e_uplink, E)})"),
+        (
+            "latency",
+            f"{T:.4g} s: device {sol.t_device:.4g} s ({_share(sol.t_device, T)}), "
+            f"uplink {sol.t_uplink:.4g} s ({_share(sol.t_uplink, T)}), "
+            f"server {sol.t_server:.4g} s ({_share(sol.t_server, T)})",
+        ),
+        (
+            "energy",
+            f"{E:.4g} J: device {sol.e_device:.4g} J ({_share(sol.e_device, E)}), "
+            f"uplink {sol.e_uplink:.4g} J ({_share(sol.e_uplink, E)})",
+        ),
         ("objective", f"{sol.objective:.6g}"),
     ]
     return _table(rows)

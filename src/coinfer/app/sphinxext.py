@@ -35,7 +35,9 @@ def mathjax_folder() -> Path:
     """The folder of the MathJax 3 ES5 distribution installed by ``django-static-mathjax``."""
     from sphinx.errors import ExtensionError
 
-    spec = importlib.util.find_spec("mathjax")  # finds the folder without importing (no Django needed)
+    spec = importlib.util.find_spec(
+        "mathjax"
+    )  # finds the folder without importing (no Django needed)
     folder = None
     if spec is not None and spec.submodule_search_locations:
         folder = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5"
@@ -64,7 +66,10 @@ def _fix_page_scripts(app, pagename, templatename, context, doctree) -> None:
     seen, unique = set(), []
     for script in scripts:
         # Inline scripts come with filename None or "" depending on the extension: the same script.
-        key = (getattr(script, "filename", script) or "", repr(sorted(getattr(script, "attributes", {}).items())))
+        key = (
+            getattr(script, "filename", script) or "",
+            repr(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
@@ -132,7 +137,8 @@ def _resolve_python_alias(app, env, node, contnode):
             else:  # data: a documented name with the same last part inside the same package
                 package = ".".join(parts[:k])
                 candidates = [
-                    full for full in objects
+                    full
+                    for full in objects
                     if full.startswith(package + ".") and full.endswith("." + parts[-1])
                 ]
             break
@@ -144,8 +150,9 @@ def _resolve_python_alias(app, env, node, contnode):
     entry = objects[candidates[0]]
     from sphinx.util.nodes import make_refnode
 
-    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode,
-                        candidates[0])
+    return make_refnode(
+        app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, candidates[0]
+    )
 
 
 def _plain_data_docstrings(app, what, name, obj, options, lines) -> None:

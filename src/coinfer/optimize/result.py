@@ -167,7 +167,9 @@ class Solution:
     def __repr__(self) -> str:
         if self.batched:
             ok = np.asarray(self.feasible, dtype=bool)
-            return f"Solution(batch of {len(self)}, feasible {int(ok.sum())}, method={self.method!r})"
+            return (
+                f"Solution(batch of {len(self)}, feasible {int(ok.sum())}, method={self.method!r})"
+            )
         if not self.feasible:
             return f"Solution(infeasible, split={self.split}, reason={self.reason!r})"
         return (

@@ -102,14 +102,22 @@ class _Columns:
             if curve is None:  # the paper's model: one piece, affine in u with intercepts >= 0
                 fw_dev, fa_dev = prof.device_work(splits)
                 fw_srv, fa_srv = prof.server_work(splits)
-                c = dict(wF=fw_dev / dev.flops_per_cycle, wA=fa_dev / dev.flops_per_cycle,
-                         sF=fw_srv / srv.flops, sA=fa_srv / srv.flops)
+                c = dict(
+                    wF=fw_dev / dev.flops_per_cycle,
+                    wA=fa_dev / dev.flops_per_cycle,
+                    sF=fw_srv / srv.flops,
+                    sA=fa_srv / srv.flops,
+                )
                 c = {k: v[:, None] for k, v in c.items()}
                 rho_lo, rho_hi = np.zeros(1), np.array([scenario.rho_max])
             else:
                 pc = curve.pieces(scenario.rho_max)
-                c = dict(wF=pc["dev_slope"][splits], wA=pc["dev_icpt"][splits],
-                         sF=pc["srv_slope"][splits], sA=pc["srv_icpt"][splits])
+                c = dict(
+                    wF=pc["dev_slope"][splits],
+                    wA=pc["dev_icpt"][splits],
+                    sF=pc["srv_slope"][splits],
+                    sA=pc["srv_icpt"][splits],
+                )
                 rho_lo, rho_hi = pc["rho_lo"], pc["rho_hi"]
             if rho is not None:  # a fixed ratio: only the (first) piece that holds it
                 j = int(np.flatnonzero((rho_lo <= rho) & (rho <= rho_hi))[0])
@@ -267,10 +275,18 @@ def _search_body(curve: _Curve, target, tol_u, tol_lam, max_iter):
         # Illinois: when the same end survives twice, halve its value so the other end moves too.
         gb = np.where(left & (side == -1), 0.5 * gb, gb)
         ga = np.where(right & (side == 1), 0.5 * ga, ga)
-        a, uTa, ma, ga = (np.where(left, c, a), np.where(left, uTc, uTa), np.where(left, mc, ma),
-                          np.where(left, gc, ga))
-        b, uTb, mb, gb = (np.where(right, c, b), np.where(right, uTc, uTb), np.where(right, mc, mb),
-                          np.where(right, gc, gb))
+        a, uTa, ma, ga = (
+            np.where(left, c, a),
+            np.where(left, uTc, uTa),
+            np.where(left, mc, ma),
+            np.where(left, gc, ga),
+        )
+        b, uTb, mb, gb = (
+            np.where(right, c, b),
+            np.where(right, uTc, uTb),
+            np.where(right, mc, mb),
+            np.where(right, gc, gb),
+        )
         side = np.where(left, -1.0, np.where(right, 1.0, side))
     ga_true, gb_true = uTa - ma, uTb - mb  # ga, gb may have been halved
     if target is not None:
@@ -373,7 +389,9 @@ def kkt_curve(scenario: Scenario, split: int, lam, pruning: str | None = None) -
 
 def _check_scenario(scenario):
     if not isinstance(scenario, Scenario):
-        raise TypeError(f"scenario must be a coinfer.system.Scenario; got {type(scenario).__name__}")
+        raise TypeError(
+            f"scenario must be a coinfer.system.Scenario; got {type(scenario).__name__}"
+        )
     if not math.isfinite(scenario.budget.latency):
         raise ValueError(
             "budget.latency must be finite, in (0, inf) s, for the optimiser and its references; got "
@@ -569,7 +587,9 @@ def _reason(scenario: Scenario, split, latency_limited_row, rho=None, max_resour
     if np.all(latency_limited_row):
         return f"latency: T_max = {T:.6g} s is exceeded at {where} even at {at}, {speed}"
     how = f"at {speed}" if max_resources else f"within T_max = {T:.6g} s"
-    return f"energy: the least device energy {how} exceeds E_max = {E:.6g} J at {where}, even at {at}"
+    return (
+        f"energy: the least device energy {how} exceeds E_max = {E:.6g} J at {where}, even at {at}"
+    )
 
 
 def solve_batch(
@@ -702,8 +722,18 @@ def least_energy(
     lat_ok = bool(u[0, 0] > -np.inf)
     reason = "" if lat_ok else _reason(scenario, s, [True], r)
     return assemble(
-        scenario, g, np.array([s]), np.array([r]), p[0], f[0], np.array([lat_ok]), [reason],
-        method="coinfer", rho_gap=np.zeros(1), fixed_split=s, pruning=(pruning,),
+        scenario,
+        g,
+        np.array([s]),
+        np.array([r]),
+        p[0],
+        f[0],
+        np.array([lat_ok]),
+        [reason],
+        method="coinfer",
+        rho_gap=np.zeros(1),
+        fixed_split=s,
+        pruning=(pruning,),
     )[0]
 
 
@@ -721,6 +751,15 @@ def solution_at(
     g = np.array([scenario.uplink.gain])
     kind = pruning if pruning is not None else pruning_kinds(scenario)[0]
     return assemble(
-        scenario, g, np.array([split]), np.array([rho]), np.array([power]), np.array([freq]),
-        np.array([True]), [""], method=method, fixed_split=int(split), pruning=(kind,),
+        scenario,
+        g,
+        np.array([split]),
+        np.array([rho]),
+        np.array([power]),
+        np.array([freq]),
+        np.array([True]),
+        [""],
+        method=method,
+        fixed_split=int(split),
+        pruning=(kind,),
     )[0]

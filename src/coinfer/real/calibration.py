@@ -33,8 +33,18 @@ from .models import load_model, model_spec
 from .pruning import MagnitudeRanking
 from .structured import analytic_flops, prune_structured, structure_of
 
-__all__ = ["CALIBRATION_KINDS", "CSRLinear", "calibrate", "check_grid", "host_clock", "time_call",
-           "csr_block", "block_call", "PROFILE_OF", "CLOCKS"]
+__all__ = [
+    "CALIBRATION_KINDS",
+    "CSRLinear",
+    "calibrate",
+    "check_grid",
+    "host_clock",
+    "time_call",
+    "csr_block",
+    "block_call",
+    "PROFILE_OF",
+    "CLOCKS",
+]
 
 #: Pruning kinds :func:`calibrate` can measure.
 CALIBRATION_KINDS = ("unstructured", "structured")
@@ -209,8 +219,12 @@ def calibrate(
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {tuple(CLOCKS)}; got {clock!r}")
     if clock == "cpu" and threads > 1:
-        raise ValueError(f"clock 'cpu' needs threads=1 (the thread's CPU time); got threads={threads}")
-    f_ref = host_clock() if f_ref is None else check_real("f_ref", f_ref, 0.0, lo_open=True, unit="Hz")
+        raise ValueError(
+            f"clock 'cpu' needs threads=1 (the thread's CPU time); got threads={threads}"
+        )
+    f_ref = (
+        host_clock() if f_ref is None else check_real("f_ref", f_ref, 0.0, lo_open=True, unit="Hz")
+    )
 
     start = time.perf_counter()
     old_threads = torch.get_num_threads()
@@ -221,6 +235,7 @@ def calibrate(
         st = structure_of(dense)
         L = st.n_blocks
         with torch.no_grad():
+
             def embed():  # the device's work before block 1: embeddings, mask, positions
                 h = ci._embed(dense, ids, mask)
                 return ci._context(dense, h, mask)
@@ -229,8 +244,17 @@ def calibrate(
             hidden = ci._run_blocks(dense, ci._embed(dense, ids, mask), mask, 0, L)
             head_t = _stats(time_call(lambda: ci._head(dense, hidden, mask), repeats, clock))[2]
         dense_fl = analytic_flops(st, st.heads_per_group, st.d_ff, n)
-        tables = {name: {} for name in ("block_median", "block_spread", "block_upper",
-                                        "block_flops", "achieved", "csr")}
+        tables = {
+            name: {}
+            for name in (
+                "block_median",
+                "block_spread",
+                "block_upper",
+                "block_flops",
+                "achieved",
+                "csr",
+            )
+        }
         for kind in kinds:
             med = np.zeros((grid.size, L))
             spread = np.zeros((grid.size, L))
@@ -295,8 +319,11 @@ def cached_calibration(model: str, **kwargs) -> DeviceProfile:
     """
     if model not in PROFILE_OF:
         raise ValueError(f"model must be one of {', '.join(PROFILE_OF)}; got {model!r}")
-    host = dict(_machine(kwargs.get("threads", 1), kwargs.get("clock") or ""), f_ref=host_clock(),
-                node=platform.node())
+    host = dict(
+        _machine(kwargs.get("threads", 1), kwargs.get("clock") or ""),
+        f_ref=host_clock(),
+        node=platform.node(),
+    )
     params = dict(model=model_spec(model).fingerprint(), host=host, **kwargs)
     return cached("device-profile", params, lambda: calibrate(model, **kwargs))
 
@@ -309,8 +336,9 @@ def _kernel_row(profile: DeviceProfile, kind: str, rho: float) -> np.ndarray:
     return np.asarray(profile.csr[kind][j])
 
 
-def run_device_part(model, ids, mask, split: int, csr_blocks, *, repeats: int = 5,
-                    clock: str = "cpu") -> np.ndarray:
+def run_device_part(
+    model, ids, mask, split: int, csr_blocks, *, repeats: int = 5, clock: str = "cpu"
+) -> np.ndarray:
     """Time the device part of split execution: the embedding, blocks ``1..split`` and, at
     ``split = L``, the head; blocks flagged in ``csr_blocks`` run with CSR kernels. Returns the
     ``repeats`` times in s (after one warm-up)."""

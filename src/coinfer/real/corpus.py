@@ -64,7 +64,7 @@ def _clean_paragraph(lines: list[str]) -> str | None:
     visible = [c for c in text if not c.isspace()]
     if sum(c.isalpha() for c in visible) < 0.75 * len(visible):
         return None  # mostly symbols: a table or an inline listing
-    if text[-1] not in ".?!)\"”":
+    if text[-1] not in '.?!)"”':
         return None
     return text
 
@@ -126,7 +126,9 @@ def _all_passages(min_words: int, max_words: int) -> list[str]:
     return list(dict.fromkeys(passages))  # distinct, in first-occurrence order
 
 
-def english_passages(n: int, *, seed: int = 0, min_words: int = 40, max_words: int = 120) -> list[str]:
+def english_passages(
+    n: int, *, seed: int = 0, min_words: int = 40, max_words: int = 120
+) -> list[str]:
     """``n`` distinct passages of real English prose, drawn without replacement under ``seed``.
 
     Each passage is one or more consecutive prose paragraphs of one topic of CPython's language
@@ -183,7 +185,9 @@ def tokenise(key: str, texts: list[str], max_tokens: int) -> dict:
 
     max_tokens = check_int("max_tokens", max_tokens, 2)
     tok = load_tokenizer(key)
-    enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True, max_length=max_tokens)
+    enc = tok(
+        list(texts), return_tensors="pt", padding=True, truncation=True, max_length=max_tokens
+    )
     return {k: enc[k] for k in ("input_ids", "attention_mask")}
 
 

@@ -86,7 +86,9 @@ class ParameterDistortion:
 def weight_distortion(w, w_hat) -> ParameterDistortion:
     """Parameter distortion between two arrays (or tensors) of the same shape, in float64."""
     a = np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, dtype=np.float64)
-    b = np.asarray(w_hat.detach().cpu() if isinstance(w_hat, torch.Tensor) else w_hat, dtype=np.float64)
+    b = np.asarray(
+        w_hat.detach().cpu() if isinstance(w_hat, torch.Tensor) else w_hat, dtype=np.float64
+    )
     if a.shape != b.shape:
         raise ValueError(f"w_hat must have the shape of w {a.shape}; got {b.shape}")
     if a.size == 0:
@@ -131,10 +133,16 @@ def parameter_distortion(
         for name, a in wa.items():
             b = wb[name]
             if a.shape != b.shape:
-                raise ValueError(f"weight {name}: shape {tuple(b.shape)} differs from {tuple(a.shape)}")
+                raise ValueError(
+                    f"weight {name}: shape {tuple(b.shape)} differs from {tuple(a.shape)}"
+                )
             a64, d = a.double(), (a.double() - b.double())
-            tot += [d.abs().sum().item(), (d * d).sum().item(), a64.abs().sum().item(),
-                    (a64 * a64).sum().item()]
+            tot += [
+                d.abs().sum().item(),
+                (d * d).sum().item(),
+                a64.abs().sum().item(),
+                (a64 * a64).sum().item(),
+            ]
             n += a.numel()
     return ParameterDistortion(*map(float, tot), n=n)
 
@@ -255,7 +263,9 @@ def _split(batch, chunk: int):
 
 
 def _as_result(rows: np.ndarray) -> OutputDistortion:
-    return OutputDistortion(*(np.ascontiguousarray(rows[:, i]) for i in range(4)), n_elements=rows[:, 4])
+    return OutputDistortion(
+        *(np.ascontiguousarray(rows[:, i]) for i in range(4)), n_elements=rows[:, 4]
+    )
 
 
 def output_distortion(
@@ -382,7 +392,9 @@ class DistortionSweep:
         q = check_real("q", q, 0.0, 1.0)
         if measure not in ("abs", "sq"):
             raise ValueError(f"measure must be 'abs' or 'sq'; got {measure!r}")
-        out, par = (self.out_abs, self.param_abs) if measure == "abs" else (self.out_sq, self.param_sq)
+        out, par = (
+            (self.out_abs, self.param_abs) if measure == "abs" else (self.out_sq, self.param_sq)
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = out / par[:, :, None]
         return np.quantile(ratio, q, axis=2)
@@ -418,10 +430,20 @@ def distortion_sweep(
     seed = check_int("seed", seed, 0)
 
     def compute() -> DistortionSweep:
-        return _measure_sweep(key, ratios, tuple(methods), n_inputs, max_tokens, n_grad, block, seed, chunk)
+        return _measure_sweep(
+            key, ratios, tuple(methods), n_inputs, max_tokens, n_grad, block, seed, chunk
+        )
 
-    params = dict(model=model_spec(key).fingerprint(), ratios=ratios, methods=tuple(methods),
-                  n_inputs=n_inputs, max_tokens=max_tokens, n_grad=n_grad, block=block, seed=seed)
+    params = dict(
+        model=model_spec(key).fingerprint(),
+        ratios=ratios,
+        methods=tuple(methods),
+        n_inputs=n_inputs,
+        max_tokens=max_tokens,
+        n_grad=n_grad,
+        block=block,
+        seed=seed,
+    )
     return cached("output-distortion", params, compute, use_cache=cache)
 
 
@@ -449,16 +471,30 @@ def _measure_sweep(key, ratios, methods, n_inputs, max_tokens, n_grad, block, se
             param_abs[i, j], param_sq[i, j] = pd.abs_normalised, pd.sq_normalised
             out_abs[i, j], out_sq[i, j] = od.abs_normalised, od.sq_normalised
             if n_grad:
-                est = first_order_estimate(model, res.model, grad_batch, block=block, exclude=exclude)
+                est = first_order_estimate(
+                    model, res.model, grad_batch, block=block, exclude=exclude
+                )
                 ref = od.abs_ref[:n_grad]  # normalise like the measurement
                 for k in fo:
                     fo[k][i, j] = getattr(est, k) / ref
     return DistortionSweep(
-        model=key, methods=tuple(methods), ratios=ratios, n_inputs=n_inputs, max_tokens=max_tokens,
-        n_tokens=int(batch["attention_mask"].sum()), block=block, seed=seed,
-        param_abs=param_abs, param_sq=param_sq, out_abs=out_abs, out_sq=out_sq,
-        fo_measured=fo["measured"], fo_linear=fo["linear"], fo_bound=fo["bound"],
-        fo_weighted=fo["weighted"], seconds=time.perf_counter() - start,
+        model=key,
+        methods=tuple(methods),
+        ratios=ratios,
+        n_inputs=n_inputs,
+        max_tokens=max_tokens,
+        n_tokens=int(batch["attention_mask"].sum()),
+        block=block,
+        seed=seed,
+        param_abs=param_abs,
+        param_sq=param_sq,
+        out_abs=out_abs,
+        out_sq=out_sq,
+        fo_measured=fo["measured"],
+        fo_linear=fo["linear"],
+        fo_bound=fo["bound"],
+        fo_weighted=fo["weighted"],
+        seconds=time.perf_counter() - start,
     )
 
 

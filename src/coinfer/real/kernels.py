@@ -245,7 +245,9 @@ def effective_rho(rho, timings):
     ``c`` is interpolated linearly on the measured grid (``c(0) = 1`` is added if missing) and held
     constant beyond its last point. Vectorised over ``rho`` in ``[0, 1)``.
     """
-    r = check_array("rho", np.atleast_1d(np.asarray(rho, dtype=float)), lo=0.0, hi=1.0, hi_open=True)
+    r = check_array(
+        "rho", np.atleast_1d(np.asarray(rho, dtype=float)), lo=0.0, hi=1.0, hi_open=True
+    )
     grid, c = effective_work_fraction(timings)
     if grid[0] > 0.0:
         grid, c = np.concatenate([[0.0], grid]), np.concatenate([[1.0], c])

@@ -124,7 +124,9 @@ def mlp_layers(model: torch.nn.Sequential):
     mods = list(model)
     lins, acts = mods[0::2], mods[1::2]
     if not all(isinstance(m, torch.nn.Linear) for m in lins) or len(mods) % 2 == 0:
-        raise ValueError("model must alternate Linear and activation layers, starting and ending with Linear")
+        raise ValueError(
+            "model must alternate Linear and activation layers, starting and ending with Linear"
+        )
     names = set()
     for a in acts:
         if isinstance(a, torch.nn.ReLU):
@@ -144,7 +146,11 @@ def mlp_layers(model: torch.nn.Sequential):
     layers = []
     for lin in lins:
         w = lin.weight.detach().cpu().double().numpy()
-        b = lin.bias.detach().cpu().double().numpy() if lin.bias is not None else np.zeros(w.shape[0])
+        b = (
+            lin.bias.detach().cpu().double().numpy()
+            if lin.bias is not None
+            else np.zeros(w.shape[0])
+        )
         layers.append((w, b))
     slope = next((a.negative_slope for a in acts if isinstance(a, torch.nn.LeakyReLU)), 0.0)
     return layers, (names.pop() if names else "identity", float(slope))
@@ -166,10 +172,18 @@ def bound_sweep(model, x, ratios, methods=("magnitude", "random"), *, seed: int 
         for j, r in enumerate(ratios):
             pruned = prune(model, r, method, seed=seed).model
             for v in VARIANTS:
-                res = output_distortion_bound(net, mlp_layers(pruned), x, p=v[0], kind=v[1], form=v[2])
+                res = output_distortion_bound(
+                    net, mlp_layers(pruned), x, p=v[0], kind=v[1], form=v[2]
+                )
                 bound[v][i, j] = res.bound
                 single[v][i, j] = res.single_constant_bound
                 measured[v[0]][i, j] = res.measured
                 param[v[0]][i, j] = res.param_distortion
-    return BoundSweep(ratios=ratios, methods=tuple(methods), measured=measured, bound=bound, param=param,
-                      single=single)
+    return BoundSweep(
+        ratios=ratios,
+        methods=tuple(methods),
+        measured=measured,
+        bound=bound,
+        param=param,
+        single=single,
+    )

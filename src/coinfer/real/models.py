@@ -200,7 +200,10 @@ def _pristine(key: str):
                 # The GGUF reader draws its own progress bar on stderr; keep chapter outputs clean.
                 with contextlib.redirect_stderr(io.StringIO()):
                     model = AutoModelForCausalLM.from_pretrained(
-                        str(folder), gguf_file=spec.gguf_file, dtype="float32", local_files_only=True
+                        str(folder),
+                        gguf_file=spec.gguf_file,
+                        dtype="float32",
+                        local_files_only=True,
                     )
                 _save_converted(model, converted)
         else:

@@ -33,6 +33,7 @@ __all__ = [
     "profile_differences",
 ]
 
+
 def architecture_of(config) -> Architecture:
     """The :class:`~coinfer.system.profiles.Architecture` of a GPT-2, LLaMA-family or BERT config."""
     mt = getattr(config, "model_type", "")

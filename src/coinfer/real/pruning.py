@@ -53,7 +53,9 @@ SCOPES = ("global", "layer")
 def _is_conv1d(module) -> bool:
     # transformers' GPT-2 Conv1D is a linear layer with a transposed weight; matched by name so that
     # this module does not need to import transformers.
-    return type(module).__name__ == "Conv1D" and hasattr(module, "weight") and module.weight.ndim == 2
+    return (
+        type(module).__name__ == "Conv1D" and hasattr(module, "weight") and module.weight.ndim == 2
+    )
 
 
 def prunable_weights(
@@ -69,9 +71,7 @@ def prunable_weights(
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     exclude = tuple(exclude)
-    embedding_ids = {
-        id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)
-    }
+    embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     out: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for name, module in model.named_modules():
@@ -90,7 +90,9 @@ def prunable_weights(
         seen.add(id(w))
         out[f"{name}.weight" if name else "weight"] = w
     if not out:
-        raise ValueError("model has no prunable weights (no nn.Linear, Conv1D or selected nn.Embedding)")
+        raise ValueError(
+            "model has no prunable weights (no nn.Linear, Conv1D or selected nn.Embedding)"
+        )
     return out
 
 
@@ -335,7 +337,10 @@ class MagnitudeRanking:
         k = int(round(r * self.n_total))
         out = {}
         if k == 0:
-            return {n: torch.zeros(shape, dtype=torch.bool) for n, shape in zip(self.names, self.shapes, strict=False)}
+            return {
+                n: torch.zeros(shape, dtype=torch.bool)
+                for n, shape in zip(self.names, self.shapes, strict=False)
+            }
         t = float(self.sorted[k - 1])
         ties_left = k - int(np.searchsorted(self.sorted, t, side="left"))
         for n, shape, mag in zip(self.names, self.shapes, self.magnitudes, strict=False):

@@ -30,8 +30,15 @@ from .models import load_model, model_spec
 from .pruning import MagnitudeRanking
 from .structured import prune_structured
 
-__all__ = ["METRIC", "QUALITY_KINDS", "Pruner", "text_halves", "quality_loss", "quality_sweep",
-           "measured_quality"]
+__all__ = [
+    "METRIC",
+    "QUALITY_KINDS",
+    "Pruner",
+    "text_halves",
+    "quality_loss",
+    "quality_sweep",
+    "measured_quality",
+]
 
 #: The loss each model is measured by.
 METRIC = {
@@ -62,7 +69,9 @@ class Pruner:
             return res.model, res.achieved_ratio
         if kind in ("unstructured", "paper"):
             if self._ranking is None:
-                self._ranking = MagnitudeRanking(self.dense, exclude=model_spec(self.key).prune_exclude)
+                self._ranking = MagnitudeRanking(
+                    self.dense, exclude=model_spec(self.key).prune_exclude
+                )
                 self._work = copy.deepcopy(self.dense)
             return self._work, self._ranking.apply(self._work, rho)
         raise ValueError(f"kind must be one of {QUALITY_KINDS}; got {kind!r}")
@@ -86,8 +95,11 @@ def quality_loss(key: str, output, reference, ids, mask) -> dict:
         ref = ci.logits_perplexity(reference, ids, mask)
         return {"loss": math.log(ppl) - math.log(ref), "perplexity": ppl}
     cos = float(np.mean(ci.cosine_to_reference(output, reference)))
-    return {"loss": 1.0 - cos, "cosine": cos,
-            "neighbour_recall": ci.neighbour_recall(output, reference, 5)}
+    return {
+        "loss": 1.0 - cos,
+        "cosine": cos,
+        "neighbour_recall": ci.neighbour_recall(output, reference, 5),
+    }
 
 
 def quality_sweep(
@@ -120,20 +132,33 @@ def quality_sweep(
                 for r in rs:
                     model, achieved = pruner.model(kind, r)
                     rho.append(achieved)
-                    losses = [quality_loss(key, ci.full_forward(model, ids, mask), ref, ids, mask)
-                              ["loss"] for (ids, mask), ref in zip(halves, refs, strict=False)]
+                    losses = [
+                        quality_loss(key, ci.full_forward(model, ids, mask), ref, ids, mask)["loss"]
+                        for (ids, mask), ref in zip(halves, refs, strict=False)
+                    ]
                     cal.append(losses[0])
                     held.append(losses[1])
-                out[kind] = {"rho": np.array(rho), "calibration": np.array(cal),
-                             "held_out": np.array(held)}
+                out[kind] = {
+                    "rho": np.array(rho),
+                    "calibration": np.array(cal),
+                    "held_out": np.array(held),
+                }
         return out
 
-    params = dict(model=model_spec(key).fingerprint(), kinds=kinds, ratios=rs, n_seq=n_seq,
-                  seq_len=seq_len, seed=seed)
+    params = dict(
+        model=model_spec(key).fingerprint(),
+        kinds=kinds,
+        ratios=rs,
+        n_seq=n_seq,
+        seq_len=seq_len,
+        seed=seed,
+    )
     return cached("quality-sweep", params, compute, use_cache=use_cache)
 
 
 def measured_quality(sweep: dict, key: str) -> MeasuredQuality:
     """The :class:`~coinfer.theory.quality.MeasuredQuality` fitted to a sweep's calibration half."""
-    curves = {kind: QualityCurve(d["rho"], d["calibration"], METRIC[key]) for kind, d in sweep.items()}
+    curves = {
+        kind: QualityCurve(d["rho"], d["calibration"], METRIC[key]) for kind, d in sweep.items()
+    }
     return MeasuredQuality(curves)

@@ -57,7 +57,7 @@ __all__ = [
     "cosine_to_reference",
     "neighbour_recall",
     "similarity_correlation",
-        "english_batch",
+    "english_batch",
     "laplace_rate",
     "parameter_distortion",
     "Measurement",
@@ -95,7 +95,9 @@ def _blocks(model):
 
 def _check_inputs(model, input_ids, attention_mask):
     if not isinstance(input_ids, torch.Tensor) or input_ids.ndim != 2:
-        raise ValueError(f"input_ids must be a 2-d (batch, tokens) integer tensor; got {input_ids!r}")
+        raise ValueError(
+            f"input_ids must be a 2-d (batch, tokens) integer tensor; got {input_ids!r}"
+        )
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
     if attention_mask.shape != input_ids.shape:
@@ -108,11 +110,15 @@ def _check_inputs(model, input_ids, attention_mask):
         raise ValueError("attention_mask entries must be 0 or 1")
     lengths = mask.sum(dim=1)
     if torch.any(lengths == 0):
-        raise ValueError("every sequence must have at least one token (attention_mask row of zeros)")
+        raise ValueError(
+            "every sequence must have at least one token (attention_mask row of zeros)"
+        )
     # Right padding only: the valid tokens of a row are a prefix, so positions and lengths agree.
     prefix = torch.arange(mask.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
     if not torch.equal(prefix.to(torch.long), mask):
-        raise ValueError("attention_mask must be right-padded (ones first, then zeros, in every row)")
+        raise ValueError(
+            "attention_mask must be right-padded (ones first, then zeros, in every row)"
+        )
     return input_ids, mask
 
 
@@ -190,7 +196,9 @@ def device_features(model, input_ids, attention_mask, split: int) -> torch.Tenso
 
 
 @torch.no_grad()
-def quantise_features(hidden, attention_mask, bits: int, granularity: str = "token") -> torch.Tensor:
+def quantise_features(
+    hidden, attention_mask, bits: int, granularity: str = "token"
+) -> torch.Tensor:
     """Uniform min-max quantisation of hidden states to ``bits`` bits per value (reconstruction).
 
     Each range (one per sequence for ``"tensor"``, one per token for ``"token"``) is split into
@@ -436,6 +444,7 @@ def similarity_correlation(embeddings, reference) -> float:
 # End-to-end measurements: real text, pruned models, operating points
 # --------------------------------------------------------------------------------------------------
 
+
 def english_batch(key: str, n_seq: int, seq_len: int, seed: int = 0, use_cache: bool = True):
     """``(input_ids, attention_mask)`` of real English for real model ``key``.
 
@@ -562,7 +571,9 @@ def measure_points(
     pts = []
     for pt in points:
         if len(pt) not in (2, 3):
-            raise ValueError(f"points must be (split, rho) or (split, rho, prune_server); got {pt!r}")
+            raise ValueError(
+                f"points must be (split, rho) or (split, rho, prune_server); got {pt!r}"
+            )
         pts.append((int(pt[0]), float(pt[1]), bool(pt[2]) if len(pt) == 3 else bool(prune_server)))
     if not pts:
         raise ValueError("points must contain at least one (split, rho) pair")
@@ -582,7 +593,13 @@ def measure_points(
             if r != ratio:
                 continue
             run = split_forward(
-                pruned, input_ids, mask, s, b_act, granularity, server_model=None if whole else model
+                pruned,
+                input_ids,
+                mask,
+                s,
+                b_act,
+                granularity,
+                server_model=None if whole else model,
             )
             dist = output_distortion(run.output, reference, mask)
             results[i] = Measurement(
@@ -608,7 +625,9 @@ def measure_points(
     if ratios:
         exclude = model_spec(key).prune_exclude
         for pr in pruned_models(model, ratios, method=method, seed=seed, exclude=exclude):
-            run_all(pr.model, pr.ratio, pr.achieved_ratio, parameter_distortion(model, pr.model, key))
+            run_all(
+                pr.model, pr.ratio, pr.achieved_ratio, parameter_distortion(model, pr.model, key)
+            )
     return [results[i] for i in range(len(pts))]
 
 

@@ -44,7 +44,14 @@ from ..validation import check_int, check_real
 #: run slower per FLOP on CPU kernels, and the work would not fall smoothly with ``rho``.
 CHANNEL_STEP = 32
 
-__all__ = ["CHANNEL_STEP", "StructuredResult", "structure_of", "plan", "prune_structured", "analytic_flops"]
+__all__ = [
+    "CHANNEL_STEP",
+    "StructuredResult",
+    "structure_of",
+    "plan",
+    "prune_structured",
+    "analytic_flops",
+]
 
 
 @dataclass(frozen=True)
@@ -104,13 +111,29 @@ def structure_of(model) -> Structure:
     c = model.config
     if name == "BertModel":
         heads = c.num_attention_heads
-        return Structure("bert", c.num_hidden_layers, c.hidden_size, c.hidden_size // heads, 1,
-                         heads, c.intermediate_size, c.vocab_size)
+        return Structure(
+            "bert",
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.hidden_size // heads,
+            1,
+            heads,
+            c.intermediate_size,
+            c.vocab_size,
+        )
     if name == "LlamaForCausalLM":
         head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
         groups = c.num_key_value_heads
-        return Structure("llama", c.num_hidden_layers, c.hidden_size, head_dim, groups,
-                         c.num_attention_heads // groups, c.intermediate_size, c.vocab_size)
+        return Structure(
+            "llama",
+            c.num_hidden_layers,
+            c.hidden_size,
+            head_dim,
+            groups,
+            c.num_attention_heads // groups,
+            c.intermediate_size,
+            c.vocab_size,
+        )
     raise TypeError(f"model must be a BertModel or a LlamaForCausalLM; got {name}")
 
 
@@ -153,8 +176,13 @@ class StructuredResult:
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> torch.nn.Linear:
-    lin = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
-                          dtype=weight.dtype, device=weight.device)
+    lin = torch.nn.Linear(
+        weight.shape[1],
+        weight.shape[0],
+        bias=bias is not None,
+        dtype=weight.dtype,
+        device=weight.device,
+    )
     with torch.no_grad():
         lin.weight.copy_(weight)
         if bias is not None:
@@ -208,8 +236,11 @@ def _prune_block(block, st: Structure, m: int, c: int) -> None:
             idx = _head_index(keep, hd)
             att.q_proj, att.o_proj = _rows(att.q_proj, idx), _cols(att.o_proj, idx)
             att.num_key_value_groups = H - m
-            score = (mlp.gate_proj.weight.pow(2).sum(1) + mlp.up_proj.weight.pow(2).sum(1)
-                     + mlp.down_proj.weight.pow(2).sum(0)).sqrt()
+            score = (
+                mlp.gate_proj.weight.pow(2).sum(1)
+                + mlp.up_proj.weight.pow(2).sum(1)
+                + mlp.down_proj.weight.pow(2).sum(0)
+            ).sqrt()
             keep_c = _keep_lowest_removed(score, c)
             mlp.gate_proj, mlp.up_proj = _rows(mlp.gate_proj, keep_c), _rows(mlp.up_proj, keep_c)
             mlp.down_proj = _cols(mlp.down_proj, keep_c)
@@ -239,8 +270,14 @@ def prune_structured(model, ratio: float) -> StructuredResult:
     )
 
 
-def analytic_flops(structure: Structure, heads_kept: int, channels_kept: int, seq_len: int,
-                   *, attention: bool = True) -> dict[str, float]:
+def analytic_flops(
+    structure: Structure,
+    heads_kept: int,
+    channels_kept: int,
+    seq_len: int,
+    *,
+    attention: bool = True,
+) -> dict[str, float]:
     """FLOPs of one forward pass over ``seq_len`` tokens of a structurally pruned model.
 
     Per block: weight FLOPs ``2 n (kept block matrix weights)``; attention FLOPs ``4 n^2 d_q'``
@@ -253,10 +290,17 @@ def analytic_flops(structure: Structure, heads_kept: int, channels_kept: int, se
     st = structure
     check_int("heads_kept", heads_kept, 1, st.heads_per_group)
     check_int("channels_kept", channels_kept, 1, st.d_ff)
-    kept = (st.groups * heads_kept * st.head_params + channels_kept * st.channel_params
-            + st.fixed_params)
+    kept = (
+        st.groups * heads_kept * st.head_params
+        + channels_kept * st.channel_params
+        + st.fixed_params
+    )
     weight = 2.0 * n * kept
     attn = 4.0 * n * n * st.groups * heads_kept * st.head_dim if attention else 0.0
     head = 2.0 * st.d_model**2 if st.family == "bert" else 2.0 * n * st.d_model * st.vocab
-    return {"block_weight": weight, "block_attention": attn, "head": head,
-            "total": st.n_blocks * (weight + attn) + head}
+    return {
+        "block_weight": weight,
+        "block_attention": attn,
+        "head": head,
+        "total": st.n_blocks * (weight + attn) + head,
+    }

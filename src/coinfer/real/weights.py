@@ -76,10 +76,14 @@ def model_weight_sample(
         names = tuple(weights)
         sizes = np.array([weights[k].size for k in names])
         rng = np.random.default_rng(seed)
-        layers = {k: _subsample(weights[k].ravel(), per_layer, rng).astype(np.float32) for k in names}
+        layers = {
+            k: _subsample(weights[k].ravel(), per_layer, rng).astype(np.float32) for k in names
+        }
         pooled = pooled_sample(weights, n_pooled, seed).astype(np.float32)
         first = weights[names[0]]
-        return WeightSample(model, names, sizes, layers, pooled, block_distinct_counts(first), first)
+        return WeightSample(
+            model, names, sizes, layers, pooled, block_distinct_counts(first), first
+        )
 
     params = dict(model=spec.fingerprint(), n_pooled=n_pooled, per_layer=per_layer, seed=seed)
     return cached("weights", params, compute, use_cache=use_cache)

@@ -16,12 +16,14 @@ from .model_size import (
     non_embedding_params,
 )
 from .monte_carlo import MonteCarloResult, monte_carlo, monte_carlo_sweep, rayleigh_gains
+from .network_drops import DropStudy, network_drops
 from .parallel import parallel_map
 from .split_study import SplitStudy, split_study
 from .sweeps import DEFAULT_METHODS, SWEEP_PARAMETERS, SweepResult, sweep
 
 __all__ = [
     "DEFAULT_METHODS",
+    "DropStudy",
     "KAPLAN_ALPHA_N",
     "KAPLAN_N_C",
     "ModelSizeStudy",
@@ -36,6 +38,7 @@ __all__ = [
     "model_size_study",
     "monte_carlo",
     "monte_carlo_sweep",
+    "network_drops",
     "non_embedding_params",
     "parallel_map",
     "rayleigh_gains",

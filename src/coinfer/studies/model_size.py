@@ -126,13 +126,25 @@ def model_size_study(
 ) -> ModelSizeStudy:
     """Run the joint design for each model at each value of ``param`` (no fading)."""
     models, values = tuple(models), tuple(values)
-    n_params = np.array([non_embedding_params(builtin_profile(m, scenario.profile.seq_len)) for m in models])
+    n_params = np.array(
+        [non_embedding_params(builtin_profile(m, scenario.profile.seq_len)) for m in models]
+    )
     if np.any(np.diff(n_params) <= 0):
         raise ValueError(f"models must be in increasing size; got {models} with {n_params}")
 
     def compute():
-        runs = [sweep(scenario.replace(**{param: v}), "model", models, ("proposed",), use_cache=False,
-                      n_jobs=n_jobs, progress=progress) for v in values]
+        runs = [
+            sweep(
+                scenario.replace(**{param: v}),
+                "model",
+                models,
+                ("proposed",),
+                use_cache=False,
+                n_jobs=n_jobs,
+                progress=progress,
+            )
+            for v in values
+        ]
         return ModelSizeStudy(
             models=models,
             n_params=n_params,
@@ -158,8 +170,8 @@ def implied_beta(loss_ratio, rho, alpha: float = KAPLAN_ALPHA_N):
     q = np.asarray(loss_ratio, dtype=float)
     r = np.asarray(rho, dtype=float)
     if np.any(~(q > 0)) or np.any((r <= 0) | (r >= 1)):
-        raise ValueError(f"need loss_ratio in (0, inf) and rho in (0, 1); got {loss_ratio!r}, {rho!r}")
+        raise ValueError(
+            f"need loss_ratio in (0, inf) and rho in (0, 1); got {loss_ratio!r}, {rho!r}"
+        )
     check_real("alpha", alpha, 0.0, lo_open=True)
     return np.log(q) / (alpha * -np.log1p(-r))
-
-

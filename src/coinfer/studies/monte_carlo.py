@@ -9,6 +9,7 @@ import numpy as np
 
 from ..cache import cached
 from ..system import Scenario
+from ..system.channel import rayleigh_power
 from ..validation import check_int, check_real
 from .parallel import parallel_map
 from .sweeps import DEFAULT_METHODS, SWEEP_PARAMETERS, _stack, method_point
@@ -27,9 +28,7 @@ def rayleigh_gains(mean_gain: float, n: int, seed: int) -> np.ndarray:
     mean_gain = check_real("mean_gain", mean_gain, 0.0, lo_open=True)
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
-    rng = np.random.default_rng(seed)
-    # Exp(1) can return exactly 0 with probability ~2^-53; a zero gain has no rate, keep it positive.
-    return mean_gain * np.maximum(rng.exponential(1.0, size=n), np.finfo(float).tiny)
+    return mean_gain * rayleigh_power(np.random.default_rng(seed), n)
 
 
 @dataclass(frozen=True)
@@ -129,11 +128,15 @@ def monte_carlo_sweep(
         raise ValueError("values must not be empty")
     unit = "" if param == "none" else SWEEP_PARAMETERS.get(param)
     if unit is None:
-        raise ValueError(f"param must be 'none' or one of {', '.join(SWEEP_PARAMETERS)}; got {param!r}")
+        raise ValueError(
+            f"param must be 'none' or one of {', '.join(SWEEP_PARAMETERS)}; got {param!r}"
+        )
 
     def compute():
         fading = rayleigh_gains(1.0, n, seed)
-        scenarios = [scenario if param == "none" else scenario.replace(**{param: v}) for v in values]
+        scenarios = [
+            scenario if param == "none" else scenario.replace(**{param: v}) for v in values
+        ]
         tasks = [(sc, methods, sc.uplink.gain * fading) for sc in scenarios]
         points = parallel_map(
             method_point, tasks, n_jobs=n_jobs, progress=progress, desc=f"Monte Carlo {param}"
@@ -147,10 +150,20 @@ def monte_carlo_sweep(
             n=n,
             n_blocks=np.array([sc.profile.n_blocks for sc in scenarios]),
             min_split=np.array([sc.min_split for sc in scenarios]),
-            **{f: _stack(points, methods, f) for f in ("objective", "rho", "split", "energy", "feasible")},
+            **{
+                f: _stack(points, methods, f)
+                for f in ("objective", "rho", "split", "energy", "feasible")
+            },
         )
 
-    key = {"scenario": scenario, "param": param, "values": values, "methods": methods, "n": n, "seed": seed}
+    key = {
+        "scenario": scenario,
+        "param": param,
+        "values": values,
+        "methods": methods,
+        "n": n,
+        "seed": seed,
+    }
     return cached("montecarlo", key, compute, use_cache=use_cache)
 
 
@@ -163,5 +176,3 @@ def monte_carlo(
 ) -> MonteCarloResult:
     """Rayleigh-fading Monte Carlo of ``methods`` at one scenario (``values = (None,)``)."""
     return monte_carlo_sweep(scenario, "none", (None,), n, seed, methods, **kwargs)
-
-

@@ -92,7 +92,9 @@ def split_study(
 
     def compute():
         tasks = [(scenario, d, s, distances, n, seed) for d in devices for s in servers]
-        runs = parallel_map(_split_point, tasks, n_jobs=n_jobs, progress=progress, desc="split study")
+        runs = parallel_map(
+            _split_point, tasks, n_jobs=n_jobs, progress=progress, desc="split study"
+        )
         shape = (len(devices), len(servers), len(distances))
         fractions = {}
         outage, rho_joint, rho_ends, ends_opt = (np.empty(shape) for _ in range(4))
@@ -109,8 +111,12 @@ def split_study(
             outage[i, j] = 1.0 - feas.mean(axis=-1)
             cnt = np.maximum(feas.sum(axis=-1), 1)
             with np.errstate(invalid="ignore"):
-                rho_joint[i, j] = np.where(feas.any(-1), np.where(feas, joint, 0).sum(-1) / cnt, np.nan)
-                rho_ends[i, j] = np.where(feas.any(-1), np.where(feas, ends, 0).sum(-1) / cnt, np.nan)
+                rho_joint[i, j] = np.where(
+                    feas.any(-1), np.where(feas, joint, 0).sum(-1) / cnt, np.nan
+                )
+                rho_ends[i, j] = np.where(
+                    feas.any(-1), np.where(feas, ends, 0).sum(-1) / cnt, np.nan
+                )
                 same = feas & (ends <= joint + 1e-9)
                 ends_opt[i, j] = np.where(feas.any(-1), same.sum(-1) / cnt, np.nan)
             for name, m in fixed.items():
@@ -142,5 +148,3 @@ def split_study(
         "seed": seed,
     }
     return cached("splitstudy", key, compute, use_cache=use_cache)
-
-

@@ -23,8 +23,17 @@ __all__ = ["SWEEP_PARAMETERS", "DEFAULT_METHODS", "SweepResult", "sweep", "metho
 #: Parameters a sweep can vary (keywords of :meth:`coinfer.system.Scenario.replace`), with units.
 SWEEP_PARAMETERS = {
     k: REPLACEABLE[k]
-    for k in ("latency", "energy", "bandwidth", "distance", "gain", "flops", "model", "device",
-              "min_split")
+    for k in (
+        "latency",
+        "energy",
+        "bandwidth",
+        "distance",
+        "gain",
+        "flops",
+        "model",
+        "device",
+        "min_split",
+    )
 }
 
 #: The methods a sweep runs by default (the joint design and the baselines).
@@ -106,7 +115,9 @@ def sweep(
     def compute():
         scenarios = [scenario.replace(**{param: v}) for v in values]
         tasks = [(sc, methods, np.array([sc.uplink.gain])) for sc in scenarios]
-        points = parallel_map(method_point, tasks, n_jobs=n_jobs, progress=progress, desc=f"sweep {param}")
+        points = parallel_map(
+            method_point, tasks, n_jobs=n_jobs, progress=progress, desc=f"sweep {param}"
+        )
         return SweepResult(
             param=param,
             unit=SWEEP_PARAMETERS[param],
@@ -120,5 +131,3 @@ def sweep(
 
     key = {"scenario": scenario, "param": param, "values": values, "methods": methods}
     return cached("sweep", key, compute, use_cache=use_cache)
-
-

@@ -7,7 +7,7 @@ import numpy as np
 from ..validation import check_real
 from .defaults import PATH_LOSS_DB_AT_1KM, PATH_LOSS_DB_PER_DECADE
 
-__all__ = ["dbm_to_watt", "path_loss_db", "path_gain"]
+__all__ = ["dbm_to_watt", "path_loss_db", "path_gain", "rayleigh_power"]
 
 
 def dbm_to_watt(dbm: float) -> float:
@@ -30,3 +30,12 @@ def path_loss_db(distance: float | np.ndarray) -> np.ndarray:
 def path_gain(distance: float | np.ndarray) -> np.ndarray:
     """Linear channel power gain of the 3GPP path loss at ``distance`` metres (no fading)."""
     return 10.0 ** (-path_loss_db(distance) / 10.0)
+
+
+def rayleigh_power(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` small-scale fading powers ``|h|^2 ~ Exp(1)`` of a Rayleigh channel (unit mean), from ``rng``.
+
+    Exp(1) can return exactly 0 with probability about 2^-53; a zero gain has no rate, so draws are
+    kept at least the smallest positive float.
+    """
+    return np.maximum(rng.exponential(1.0, size=n), np.finfo(float).tiny)

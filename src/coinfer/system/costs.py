@@ -139,7 +139,9 @@ def work_curve(scenario: Scenario, pruning: str | None = None) -> WorkCurve | No
     kinds = pruning_kinds(scenario)
     if pruning is None:
         if len(kinds) > 1:
-            raise ValueError(f"pruning must be one of {kinds} (the scenario has several work curves)")
+            raise ValueError(
+                f"pruning must be one of {kinds} (the scenario has several work curves)"
+            )
         pruning = kinds[0]
     if pruning not in kinds:
         raise ValueError(f"pruning must be one of {kinds}; got {pruning!r}")
@@ -290,8 +292,11 @@ def deadline_rho(scenario: Scenario, split: int | np.ndarray) -> np.ndarray:
     s = check_splits(split, prof.n_blocks)
     # (1 - rho) is the only rho-dependence: split the latency at rho = 0 and rho -> 1
     at0 = evaluate(scenario, s, 0.0, dev.p_max, dev.f_max)
-    fixed = (prof.device_flops(1.0, s) / (dev.flops_per_cycle * dev.f_max)
-             + prof.server_flops(1.0, s) / srv.flops + at0.t_uplink)
+    fixed = (
+        prof.device_flops(1.0, s) / (dev.flops_per_cycle * dev.f_max)
+        + prof.server_flops(1.0, s) / srv.flops
+        + at0.t_uplink
+    )
     pruned = at0.latency - fixed
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.where(pruned > 0, 1.0 - (scenario.budget.latency - fixed) / pruned, -np.inf)

@@ -36,8 +36,15 @@ __all__ = ["DeviceProfile", "STEP_WIDTH"]
 #: Width in ``rho`` of the drop between two grid points of a staircase work curve.
 STEP_WIDTH = 1e-4
 
-_ARRAYS = ("block_seconds", "block_median", "block_spread", "block_upper", "block_flops", "achieved",
-           "csr")
+_ARRAYS = (
+    "block_seconds",
+    "block_median",
+    "block_spread",
+    "block_upper",
+    "block_flops",
+    "achieved",
+    "csr",
+)
 
 
 @dataclass(frozen=True)
@@ -139,8 +146,9 @@ class DeviceProfile:
         """``(L + 1, G)`` FLOPs the server executes at split ``s``: blocks ``s+1..L`` and the head."""
         fl = np.asarray(self.block_flops[self._kind(kind)], float)  # (G, L)
         L = fl.shape[1]
-        after = np.concatenate([np.cumsum(fl[:, ::-1], axis=1)[:, ::-1], np.zeros((fl.shape[0], 1))],
-                               axis=1).T  # (L + 1, G): sum over blocks s+1..L
+        after = np.concatenate(
+            [np.cumsum(fl[:, ::-1], axis=1)[:, ::-1], np.zeros((fl.shape[0], 1))], axis=1
+        ).T  # (L + 1, G): sum over blocks s+1..L
         after[:L] += self.head_flops
         return after
 
@@ -227,7 +235,9 @@ class DeviceProfile:
     def from_dict(cls, data: dict) -> DeviceProfile:
         """The inverse of :meth:`to_dict`; raises ``ValueError`` naming a missing or unknown key."""
         if not isinstance(data, dict) or data.get("format") != "coinfer-device-profile/1":
-            raise ValueError("not a coinfer device profile (format must be 'coinfer-device-profile/1')")
+            raise ValueError(
+                "not a coinfer device profile (format must be 'coinfer-device-profile/1')"
+            )
         names = {f for f in cls.__dataclass_fields__}
         body = {k: v for k, v in data.items() if k != "format"}
         missing = sorted(names - set(body))

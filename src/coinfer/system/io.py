@@ -159,7 +159,9 @@ def _section(name: str, values):
             else:  # dBm to W, and dBm/Hz to W/Hz alike
                 if not math.isfinite(value):
                     unit = "dBm" if alt == "p_max_dbm" else "dBm/Hz"
-                    raise ScenarioError(f"{name}.{alt} must be in (-inf, inf) {unit}; got {value!r}")
+                    raise ScenarioError(
+                        f"{name}.{alt} must be in (-inf, inf) {unit}; got {value!r}"
+                    )
                 try:
                     converted = dbm_to_watt(value)
                 except OverflowError:
@@ -231,7 +233,9 @@ def scenario_from_mapping(data: dict, base_dir=None) -> Scenario:
     if "min_split" in data:
         ms = data["min_split"]
         if isinstance(ms, bool) or not isinstance(ms, int):
-            raise ScenarioError(f"min_split must be an integer in [0, {profile.n_blocks}]; got {ms!r}")
+            raise ScenarioError(
+                f"min_split must be an integer in [0, {profile.n_blocks}]; got {ms!r}"
+            )
         kwargs["min_split"] = ms
     try:
         return Scenario(**kwargs)
@@ -302,8 +306,14 @@ def set_field(data: dict, dotted: str, value) -> dict:
     table = out.setdefault(section, {})
     if not isinstance(table, dict):
         raise ScenarioError(f"{section} must be a table of fields; got {table!r}")
-    twins = {"distance": "gain", "gain": "distance", "p_max_dbm": "p_max", "p_max": "p_max_dbm",
-             "noise_psd_dbm_hz": "noise_psd", "noise_psd": "noise_psd_dbm_hz"}
+    twins = {
+        "distance": "gain",
+        "gain": "distance",
+        "p_max_dbm": "p_max",
+        "p_max": "p_max_dbm",
+        "noise_psd_dbm_hz": "noise_psd",
+        "noise_psd": "noise_psd_dbm_hz",
+    }
     if key in twins:
         table.pop(twins[key], None)
     table[key] = value
@@ -385,8 +395,17 @@ def profile_from_mapping(data: dict) -> ModelProfile:
     """Inverse of :func:`profile_to_mapping` (raises :class:`ScenarioError` naming the field)."""
     if not isinstance(data, dict):
         raise ScenarioError(f"a profile must be a table/object; got {type(data).__name__}")
-    keys = ("name", "seq_len", "n_params", "n_blocks", "weight_flops", "attn_flops", "head_flops",
-            "feature_bits", "head_prunable")
+    keys = (
+        "name",
+        "seq_len",
+        "n_params",
+        "n_blocks",
+        "weight_flops",
+        "attn_flops",
+        "head_flops",
+        "feature_bits",
+        "head_prunable",
+    )
     for key in data:
         if key not in keys:
             raise _unknown("profile", key, keys)

@@ -249,11 +249,15 @@ class Scenario:
                 if "profile" in changes:
                     raise ValueError("model and profile both set the model: give one")
                 if value not in BUILTIN_MODELS:
-                    raise ValueError(f"model must be one of {', '.join(BUILTIN_MODELS)}; got {value!r}")
+                    raise ValueError(
+                        f"model must be one of {', '.join(BUILTIN_MODELS)}; got {value!r}"
+                    )
                 top["profile"] = builtin_profile(value, self.profile.seq_len or _default("seq_len"))
             elif key == "device" and isinstance(value, str):
                 if value not in DEVICE_CLASSES:
-                    raise ValueError(f"device must be one of {', '.join(DEVICE_CLASSES)}; got {value!r}")
+                    raise ValueError(
+                        f"device must be one of {', '.join(DEVICE_CLASSES)}; got {value!r}"
+                    )
                 top["device"] = DEVICE_CLASSES[value]
             elif key in _LEAVES:
                 leaves.setdefault(_LEAVES[key], {})[key] = value

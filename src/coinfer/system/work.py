@@ -62,8 +62,9 @@ class WorkCurve:
         if r[0] != 0.0 or np.any(np.diff(r) <= 0):
             raise ValueError(f"rho must start at 0 and increase strictly; got {r.tolist()}")
         g = r.shape[0]
-        dc = check_array("device_cycles", self.device_cycles, ndim=2, shape=(None, g), lo=0.0,
-                         unit="cycles")
+        dc = check_array(
+            "device_cycles", self.device_cycles, ndim=2, shape=(None, g), lo=0.0, unit="cycles"
+        )
         ss = check_array("server_seconds", self.server_seconds, shape=dc.shape, lo=0.0, unit="s")
         if dc.shape[0] < 2:
             raise ValueError(f"device_cycles must have L + 1 >= 2 rows; got {dc.shape[0]}")

@@ -122,8 +122,9 @@ class OutputBound:
     def looseness(self) -> np.ndarray:
         """``bound / measured`` per input (``inf`` where nothing changed and the bound is positive)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.measured > 0, self.bound / self.measured,
-                            np.where(self.bound > 0, np.inf, 1.0))
+            return np.where(
+                self.measured > 0, self.bound / self.measured, np.where(self.bound > 0, np.inf, 1.0)
+            )
 
 
 def output_distortion_bound(
@@ -172,8 +173,12 @@ def output_distortion_bound(
     beta_src = layers if form == "pruned" else layers_hat
     norm_beta = np.array([matrix_norm(w, p, beta_kind) for w, _ in beta_src])
     bias_beta = np.array([np.linalg.norm(b, p) for _, b in beta_src])
-    weight_terms = np.array([matrix_norm(w - wh, p, kind) for (w, _), (wh, _) in zip(layers, layers_hat, strict=True)])
-    bias_terms = np.array([np.linalg.norm(b - bh, p) for (_, b), (_, bh) in zip(layers, layers_hat, strict=True)])
+    weight_terms = np.array(
+        [matrix_norm(w - wh, p, kind) for (w, _), (wh, _) in zip(layers, layers_hat, strict=True)]
+    )
+    bias_terms = np.array(
+        [np.linalg.norm(b - bh, p) for (_, b), (_, bh) in zip(layers, layers_hat, strict=True)]
+    )
 
     # P_l = prod_{k > l} ||W_k||: how much later layers can amplify an error made at layer l
     after = np.array([np.prod(norm_w[k + 1 :]) for k in range(n_layers)])
@@ -183,18 +188,35 @@ def output_distortion_bound(
         beta[:, k] = norm_beta[k - 1] * beta[:, k - 1] + bias_beta[k - 1]
     constants = after[None, :] * beta
     bound = constants @ weight_terms + after @ bias_terms
-    measured = np.linalg.norm(mlp_forward(layers, x, act) - mlp_forward(layers_hat, x, act), p, axis=1)
-    param = float(sum(matrix_norm(w - wh, p, "entrywise") for (w, _), (wh, _) in zip(layers, layers_hat, strict=True)))
+    measured = np.linalg.norm(
+        mlp_forward(layers, x, act) - mlp_forward(layers_hat, x, act), p, axis=1
+    )
+    param = float(
+        sum(
+            matrix_norm(w - wh, p, "entrywise")
+            for (w, _), (wh, _) in zip(layers, layers_hat, strict=True)
+        )
+    )
     return OutputBound(
-        p=p, kind=kind, form=form, measured=measured, bound=bound, constants=constants,
-        weight_terms=weight_terms, bias_terms=bias_terms, gamma=constants.max(1),
+        p=p,
+        kind=kind,
+        form=form,
+        measured=measured,
+        bound=bound,
+        constants=constants,
+        weight_terms=weight_terms,
+        bias_terms=bias_terms,
+        gamma=constants.max(1),
         param_distortion=param,
     )
 
 
 #: The bound variants evaluated by :func:`bound_sweep`: ``(p, kind, form)``.
 VARIANTS = tuple(
-    (p, kind, form) for p in (1, 2) for kind in ("operator", "entrywise") for form in ("general", "pruned")
+    (p, kind, form)
+    for p in (1, 2)
+    for kind in ("operator", "entrywise")
+    for form in ("general", "pruned")
 )
 
 
@@ -219,8 +241,11 @@ class BoundSweep:
     def holds(self) -> bool:
         """Whether every variant of the bound, in its per-layer and its single-constant form, holds on
         every input, method and ratio."""
-        return all(np.all(self.measured[v[0]] <= b[v] * (1 + 1e-12) + 1e-300)
-                   for b in (self.bound, self.single) for v in b)
+        return all(
+            np.all(self.measured[v[0]] <= b[v] * (1 + 1e-12) + 1e-300)
+            for b in (self.bound, self.single)
+            for v in b
+        )
 
     def looseness(self, variant=(1, "operator", "general")) -> np.ndarray:
         """``bound / measured`` for one variant, ``(n_methods, n_ratios, n_inputs)`` (NaN if 0/0)."""

@@ -34,7 +34,11 @@ def isotonic(y, weights=None, *, increasing: bool = True) -> np.ndarray:
         increasing: ``True`` for a non-decreasing fit, ``False`` for non-increasing.
     """
     v = check_array("y", y, ndim=1)
-    w = np.ones_like(v) if weights is None else check_array("weights", weights, shape=v.shape, lo=0.0)
+    w = (
+        np.ones_like(v)
+        if weights is None
+        else check_array("weights", weights, shape=v.shape, lo=0.0)
+    )
     if np.any(w <= 0):
         raise ValueError("weights must be positive")
     sign = 1.0 if increasing else -1.0

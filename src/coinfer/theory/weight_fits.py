@@ -144,8 +144,14 @@ def pooled_sample(weights, n: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def fit_table(weights, *, pooled=None, max_samples: int = 200_000, pooled_samples: int = 1_000_000,
-              seed: int = 0):
+def fit_table(
+    weights,
+    *,
+    pooled=None,
+    max_samples: int = 200_000,
+    pooled_samples: int = 1_000_000,
+    seed: int = 0,
+):
     """Fits of every tensor in ``weights`` (name -> array) and of all of them pooled (last row).
 
     ``pooled``: the pooled weights (e.g. :attr:`WeightSample.pooled`, drawn in proportion to the

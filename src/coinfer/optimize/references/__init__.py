@@ -74,18 +74,31 @@ def random_scenario(seed: int) -> Scenario:
     L = int(rng.integers(1, 7))
     wf = rng.lognormal(np.log(2e10), 0.7, size=L)
     af = wf * rng.uniform(0.0, 0.2, size=L)
-    bits = np.concatenate([[rng.uniform(1e3, 1e5)], rng.lognormal(np.log(2e6), 0.8, size=L - 1), [0.0]])
-    prof = ModelProfile(weight_flops=wf, attn_flops=af, head_flops=float(rng.uniform(0, 0.3) * wf[0]),
-                        feature_bits=bits, name=f"random-{seed}", seq_len=0)
-    dev = Device(f_max=float(rng.uniform(0.5e9, 3e9)), flops_per_cycle=float(rng.choice([8, 16, 32])),
-                 kappa=float(10 ** rng.uniform(-29.5, -27.5)), p_max=float(rng.uniform(0.05, 1.0)))
+    bits = np.concatenate(
+        [[rng.uniform(1e3, 1e5)], rng.lognormal(np.log(2e6), 0.8, size=L - 1), [0.0]]
+    )
+    prof = ModelProfile(
+        weight_flops=wf,
+        attn_flops=af,
+        head_flops=float(rng.uniform(0, 0.3) * wf[0]),
+        feature_bits=bits,
+        name=f"random-{seed}",
+        seq_len=0,
+    )
+    dev = Device(
+        f_max=float(rng.uniform(0.5e9, 3e9)),
+        flops_per_cycle=float(rng.choice([8, 16, 32])),
+        kappa=float(10 ** rng.uniform(-29.5, -27.5)),
+        p_max=float(rng.uniform(0.05, 1.0)),
+    )
     gain = float(path_gain(rng.uniform(20.0, 500.0)) * rng.exponential())
     up = Uplink(bandwidth=float(rng.uniform(1e6, 20e6)), gain=max(gain, 1e-30))
     srv = EdgeServer(flops=float(10 ** rng.uniform(11.5, 13)))
     rho_max = float(rng.uniform(0.5, 0.99))
     min_split = 0 if rng.uniform() < 0.2 else 1
-    base = Scenario(profile=prof, device=dev, uplink=up, server=srv, rho_max=rho_max,
-                    min_split=min_split)
+    base = Scenario(
+        profile=prof, device=dev, uplink=up, server=srv, rho_max=rho_max, min_split=min_split
+    )
     mid = (L + 1) // 2
     bd = evaluate(base, mid, 0.5, dev.p_max, dev.f_max)
     T = float(bd.latency) * float(10 ** rng.uniform(-0.6, 0.4))
@@ -126,8 +139,14 @@ def random_work_curves(
     return tuple(out)
 
 
-def compare_solvers(n_instances: int, seed: int = 0, references=("cvxpy", "grid", "slsqp", "sca"),
-                    grid_points: int = 41, slsqp_starts: int = 4, progress: bool = False) -> dict:
+def compare_solvers(
+    n_instances: int,
+    seed: int = 0,
+    references=("cvxpy", "grid", "slsqp", "sca"),
+    grid_points: int = 41,
+    slsqp_starts: int = 4,
+    progress: bool = False,
+) -> dict:
     """Solve ``n_instances`` random instances (seeds ``seed..seed+n-1``) with the solver and references.
 
     Returns a dict of arrays over instances: ``rho`` and ``feasible`` and ``time`` (s) per method
@@ -141,10 +160,19 @@ def compare_solvers(n_instances: int, seed: int = 0, references=("cvxpy", "grid"
         if name not in REFERENCES:
             raise ValueError(f"references must be among {sorted(REFERENCES)}; got {name!r}")
         fns[name] = REFERENCES[name]
-    kwargs = {"grid": dict(n_rho=grid_points, n_power=grid_points, n_freq=grid_points),
-              "slsqp": dict(n_starts=slsqp_starts, seed=0)}
-    out = {m: dict(rho=np.full(n, np.nan), energy=np.full(n, np.nan), feasible=np.zeros(n, bool),
-                   time=np.zeros(n)) for m in methods}
+    kwargs = {
+        "grid": dict(n_rho=grid_points, n_power=grid_points, n_freq=grid_points),
+        "slsqp": dict(n_starts=slsqp_starts, seed=0),
+    }
+    out = {
+        m: dict(
+            rho=np.full(n, np.nan),
+            energy=np.full(n, np.nan),
+            feasible=np.zeros(n, bool),
+            time=np.zeros(n),
+        )
+        for m in methods
+    }
     res = np.zeros(n)
     it = range(n)
     if progress:

@@ -25,8 +25,9 @@ def solve_quietly(prob, solver: str) -> None:
         prob.solve(solver=solver, **_TOLS.get(solver, {}))
 
 
-def split_constants(scenario: Scenario, s: int, pruning: str | None = None, rho=None,
-                    piece: int = 0) -> dict:
+def split_constants(
+    scenario: Scenario, s: int, pruning: str | None = None, rho=None, piece: int = 0
+) -> dict:
     """Scalars of split ``s`` on one linear piece of the work of ``pruning`` (the piece holding
     ``rho`` when given, else number ``piece``; the paper's model has one): cycles ``w = wF u + wA``,
     server s ``sF u + sA``, ``u`` in ``[u_lo, u_hi]``, ``sig = S ln2 / B`` (s), ``c = N0 B / g`` (W)
@@ -64,7 +65,15 @@ def infeasible(scenario: Scenario, split: int | None, reason: str, method: str) 
     nan = np.array([np.nan])
     s = np.array([-1 if split is None else split])
     return assemble(
-        scenario, g, s, nan, nan, nan, np.array([False]), [reason], method=method,
+        scenario,
+        g,
+        s,
+        nan,
+        nan,
+        nan,
+        np.array([False]),
+        [reason],
+        method=method,
         fixed_split=split,
     )[0]
 

@@ -24,8 +24,9 @@ from ._common import (
 __all__ = ["cvxpy_least_energy", "cvxpy_solve"]
 
 
-def cvxpy_least_energy(scenario: Scenario, split: int, rho: float, solver: str = "CLARABEL",
-                       pruning: str | None = None) -> Solution:
+def cvxpy_least_energy(
+    scenario: Scenario, split: int, rho: float, solver: str = "CLARABEL", pruning: str | None = None
+) -> Solution:
     """Least device energy at fixed ``(split, rho)`` by cvxpy: the convex problem in the time shares.
 
     ``min kappa w^3 t_d^-2 + c (z - t_u)`` s.t. ``(sig, t_u, z)`` in the exponential cone
@@ -110,8 +111,10 @@ def _cvxpy_max_u(scenario, s, solver, kind, piece):
     if k["sig"] > 0:
         tu = cp.Variable(pos=True)
         z = cp.Variable()
-        cons += [cp.constraints.ExpCone(k["sig"] / T * np.ones(()), tu / T, z),
-                 tu >= k["sig"] / k["x_max"]]
+        cons += [
+            cp.constraints.ExpCone(k["sig"] / T * np.ones(()), tu / T, z),
+            tu >= k["sig"] / k["x_max"],
+        ]
         lat = lat + tu
         energy = energy + (k["c"] * T / e0) * (z - tu / T)
     cons.append(lat / T <= 1.0)
@@ -143,8 +146,7 @@ def cvxpy_solve(scenario: Scenario, split=None, solver: str = "CLARABEL") -> Sol
         us = [_cvxpy_max_u(scenario, s, solver, kind, j) for j in range(n_pieces(scenario, kind))]
         us = [u for u in us if u is not None]
         if not us:
-            return infeasible(scenario, s, f"cvxpy: no feasible point at split {s}",
-                              method="cvxpy")
+            return infeasible(scenario, s, f"cvxpy: no feasible point at split {s}", method="cvxpy")
         rho = float(np.clip(1.0 - max(us), 0.0, scenario.rho_max))
         sol = cvxpy_least_energy(scenario, s, rho, solver=solver, pruning=kind)
         # The conic solver's u may overshoot by its tolerance: back off to a verified point.
@@ -154,7 +156,10 @@ def cvxpy_solve(scenario: Scenario, split=None, solver: str = "CLARABEL") -> Sol
             sol = cvxpy_least_energy(scenario, s, rho + step, solver=solver, pruning=kind)
         return sol
 
-    return best_over_kinds(scenario, {
-        kind: best_over_splits(scenario, split, lambda s, k=kind: per_split(s, k), "cvxpy")
-        for kind in pruning_kinds(scenario)
-    })
+    return best_over_kinds(
+        scenario,
+        {
+            kind: best_over_splits(scenario, split, lambda s, k=kind: per_split(s, k), "cvxpy")
+            for kind in pruning_kinds(scenario)
+        },
+    )

@@ -14,8 +14,14 @@ from ._common import best_over_kinds, best_over_splits, infeasible
 __all__ = ["grid_solve"]
 
 
-def grid_solve(scenario: Scenario, split=None, n_rho: int = 65, n_power: int = 65,
-               n_freq: int = 65, pruning: str | None = None) -> Solution:
+def grid_solve(
+    scenario: Scenario,
+    split=None,
+    n_rho: int = 65,
+    n_power: int = 65,
+    n_freq: int = 65,
+    pruning: str | None = None,
+) -> Solution:
     """Dense brute-force grid over ``(rho, p, f)`` of the original problem, per split.
 
     ``rho`` on ``n_rho`` equispaced values in ``[0, rho_max]``, ``p`` on ``n_power`` values in
@@ -37,16 +43,27 @@ def grid_solve(scenario: Scenario, split=None, n_rho: int = 65, n_power: int = 6
         bd = evaluate(scenario, s, rho, p, f, pruning=kind)
         ok = bd.feasible
         if not ok.any():
-            return infeasible(scenario, s, f"grid: no feasible grid point at split {s}",
-                              method="grid")
+            return infeasible(
+                scenario, s, f"grid: no feasible grid point at split {s}", method="grid"
+            )
         i = int(np.argmax(ok.any(axis=(1, 2))))  # least feasible rho index
         e = np.where(ok[i], bd.energy[i], np.inf)
         j, m = np.unravel_index(int(np.argmin(e)), e.shape)
-        return solution_at(scenario, s, float(rho[i, 0, 0]), float(p[0, j, 0]),
-                           float(f[0, 0, m]), "grid", pruning=kind)
+        return solution_at(
+            scenario,
+            s,
+            float(rho[i, 0, 0]),
+            float(p[0, j, 0]),
+            float(f[0, 0, m]),
+            "grid",
+            pruning=kind,
+        )
 
     kinds = pruning_kinds(scenario) if pruning is None else (pruning,)
-    return best_over_kinds(scenario, {
-        kind: best_over_splits(scenario, split, lambda s, k=kind: per_split(s, k), "grid")
-        for kind in kinds
-    })
+    return best_over_kinds(
+        scenario,
+        {
+            kind: best_over_splits(scenario, split, lambda s, k=kind: per_split(s, k), "grid")
+            for kind in kinds
+        },
+    )

@@ -15,8 +15,14 @@ from ._common import best_over_splits, infeasible, solve_quietly, split_constant
 __all__ = ["sca_solve"]
 
 
-def sca_solve(scenario: Scenario, split=None, max_iter: int = 50, tol: float = 1e-9,
-              penalty: float = 100.0, solver: str = "CLARABEL") -> Solution:
+def sca_solve(
+    scenario: Scenario,
+    split=None,
+    max_iter: int = 50,
+    tol: float = 1e-9,
+    penalty: float = 100.0,
+    solver: str = "CLARABEL",
+) -> Solution:
     """Successive convex approximation on ``(u, F, t_u)`` with ``u = 1 - rho``, ``F = f / f_max``.
 
     The device latency ``w(u) / f`` and energy ``kappa w(u) f^2`` contain the bilinear terms ``u / F``
@@ -59,8 +65,10 @@ def sca_solve(scenario: Scenario, split=None, max_iter: int = 50, tol: float = 1
         if k["sig"] > 0:
             tu = cp.Variable(pos=True)
             z = cp.Variable()
-            cons += [cp.constraints.ExpCone(k["sig"] / T * np.ones(()), tu / T, z),
-                     tu >= k["sig"] / k["x_max"]]
+            cons += [
+                cp.constraints.ExpCone(k["sig"] / T * np.ones(()), tu / T, z),
+                tu >= k["sig"] / k["x_max"],
+            ]
             lat = lat + tu / T
             en = en + (k["c"] * T / (E if math.isfinite(E) else 1.0)) * (z - tu / T)
         cons.append(lat <= 1.0 + zt)
@@ -84,8 +92,7 @@ def sca_solve(scenario: Scenario, split=None, max_iter: int = 50, tol: float = 1
                 break
             prev = u0
         if prev is None and prob.status not in ("optimal", "optimal_inaccurate"):
-            return infeasible(scenario, s, f"sca: subproblem failed at split {s}",
-                                       method="sca")
+            return infeasible(scenario, s, f"sca: subproblem failed at split {s}", method="sca")
         p = 0.0
         if tu is not None and tu.value is not None:
             p = min(k["c"] * math.expm1(k["sig"] / float(tu.value)), dev.p_max)

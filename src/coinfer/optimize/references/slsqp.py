@@ -44,17 +44,29 @@ def slsqp_solve(scenario: Scenario, split=None, n_starts: int = 8, seed: int = 0
         bounds = [(0.0, 1.0), (lo, 1.0), (lo, 1.0)]
         best = None
         for z0 in rng.uniform([0, lo, lo], [1, 1, 1], size=(n_starts, 3)):
-            res = minimize(lambda z: float(scenario.objective(z[0] * scenario.rho_max)) / dscale, z0,
-                           method="SLSQP", bounds=bounds, constraints=cons,
-                           options={"ftol": 1e-12, "maxiter": 300})
+            res = minimize(
+                lambda z: float(scenario.objective(z[0] * scenario.rho_max)) / dscale,
+                z0,
+                method="SLSQP",
+                bounds=bounds,
+                constraints=cons,
+                options={"ftol": 1e-12, "maxiter": 300},
+            )
             z = np.clip(res.x, [0, lo, lo], [1, 1, 1])
-            sol = solution_at(scenario, s, float(z[0] * scenario.rho_max),
-                                       float(z[1] * dev.p_max), float(z[2] * dev.f_max), "slsqp")
+            sol = solution_at(
+                scenario,
+                s,
+                float(z[0] * scenario.rho_max),
+                float(z[1] * dev.p_max),
+                float(z[2] * dev.f_max),
+                "slsqp",
+            )
             if sol.feasible and (best is None or (sol.rho, sol.energy) < (best.rho, best.energy)):
                 best = sol
         if best is None:
-            return infeasible(scenario, s, f"slsqp: no feasible end point at split {s}",
-                                       method="slsqp")
+            return infeasible(
+                scenario, s, f"slsqp: no feasible end point at split {s}", method="slsqp"
+            )
         return best
 
     return best_over_splits(scenario, split, per_split, "slsqp")
