@@ -94,7 +94,7 @@ class ModelSizeStudy:
         models: built-in model names, in increasing size; ``n_params``: their non-embedding weights.
         param, unit, values: the swept parameter.
         rho: ``(n_values, n_models)`` optimal pruning ratio (``nan`` where infeasible).
-        objective: ``(n_values, n_models)`` distortion bound ``Dbar(rho)``.
+        objective: ``(n_values, n_models)`` surrogate objective ``Dbar(rho)``.
         feasible: ``(n_values, n_models)``.
     """
 
