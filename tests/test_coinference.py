@@ -199,9 +199,9 @@ def test_measure_points_on_minilm():
     pts = [(3, 0.5), (1, 0.0), (6, 0.5)]
     m = ci.measure_points("minilm", pts, ids, mask, b_act=None, k=2)
     assert [(x.split, round(x.rho, 6)) for x in m] == pts  # order kept
-    assert m[1].param_distortion == 0.0 and m[1].bound == 0.0 and m[1].out_rel_l2 < 1e-5
+    assert m[1].param_distortion == 0.0 and m[1].floor == 0.0 and m[1].out_rel_l2 < 1e-5
     assert m[1].quality["neighbour_recall"] == 1.0
-    assert m[0].param_distortion > 0 and m[0].bound > 0
+    assert m[0].param_distortion > 0 and m[0].floor > 0
     # The whole model is pruned alike, so without quantisation the split does not change the output.
     assert m[0].out_rel_l2 == pytest.approx(m[2].out_rel_l2, rel=1e-4)
     assert m[2].bits_per_seq == 0.0

@@ -509,7 +509,7 @@ class Measurement:
         bits_per_seq: bits sent per sequence (inference), payload plus side information.
         payload_per_seq: payload bits per sequence; equals the profile's ``S(s)`` for unpadded data.
         param_distortion: measured mean ``|w - w_hat|`` per prunable weight.
-        bound: the rate-distortion floor ``(1/lambda)(rho + (1 - rho) ln(1 - rho))`` per weight, with
+        floor: the pruning floor ``D_lb = (1/lambda)(rho + (1 - rho) ln(1 - rho))`` per weight, with
             ``lambda`` fitted to the model's weights (``Dbar`` with ``Gamma = 1``).
         out_mae, out_rel_l1, out_rel_l2: output distortion against the dense unsplit model
             (:func:`output_distortion`).
@@ -525,7 +525,7 @@ class Measurement:
     bits_per_seq: float
     payload_per_seq: float
     param_distortion: float
-    bound: float
+    floor: float
     out_mae: float
     out_rel_l1: float
     out_rel_l2: float
@@ -611,7 +611,7 @@ def measure_points(
                 bits_per_seq=run.bits["total"] / n_seq,
                 payload_per_seq=run.bits["payload"] / n_seq,
                 param_distortion=d_param,
-                bound=float(pruning_floor_abs(achieved, lam)),
+                floor=float(pruning_floor_abs(achieved, lam)),
                 out_mae=dist["mae"],
                 out_rel_l1=dist["rel_l1"],
                 out_rel_l2=dist["rel_l2"],
