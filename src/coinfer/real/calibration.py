@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..cache import cached
-from ..system.device_profile import DeviceProfile
+from ..system.device_profile import MEASURED_TABLES, DeviceProfile
 from ..validation import check_int, check_real
 from . import split_execution as ci
 from .models import load_model, model_spec
@@ -244,17 +244,7 @@ def calibrate(
             hidden = ci._run_blocks(dense, ci._embed(dense, ids, mask), mask, 0, L)
             head_t = _stats(time_call(lambda: ci._head(dense, hidden, mask), repeats, clock))[2]
         dense_fl = analytic_flops(st, st.heads_per_group, st.d_ff, n)
-        tables = {
-            name: {}
-            for name in (
-                "block_median",
-                "block_spread",
-                "block_upper",
-                "block_flops",
-                "achieved",
-                "csr",
-            )
-        }
+        tables = {name: {} for name in MEASURED_TABLES}
         for kind in kinds:
             med = np.zeros((grid.size, L))
             spread = np.zeros((grid.size, L))

@@ -36,15 +36,9 @@ __all__ = ["DeviceProfile", "STEP_WIDTH"]
 #: Width in ``rho`` of the drop between two grid points of a staircase work curve.
 STEP_WIDTH = 1e-4
 
-_ARRAYS = (
-    "block_seconds",
-    "block_median",
-    "block_spread",
-    "block_upper",
-    "block_flops",
-    "achieved",
-    "csr",
-)
+#: The tables a calibration measures per pruning kind (ratio grid by block, or by ratio).
+MEASURED_TABLES = ("block_median", "block_spread", "block_upper", "block_flops", "achieved", "csr")
+_ARRAYS = ("block_seconds", *MEASURED_TABLES)
 
 
 @dataclass(frozen=True)

@@ -98,3 +98,22 @@ def best_over_splits(scenario: Scenario, split, per_split, method: str) -> Solut
     else:
         sol = sols[int(select_split(rho, energy)[0])]
     return Solution(**{**sol.__dict__, **extra})
+
+
+def uplink_cone(k: dict, T: float):
+    """The uplink of split constants ``k`` in its convex form, times scaled by ``T`` (s).
+
+    Returns ``(t_u, z, constraints)``: the uplink time ``t_u`` (s), and ``z`` with
+    ``(sig / T, t_u / T, z)`` in the exponential cone, i.e. ``z >= (t_u / T) exp(sig / t_u)``, so that
+    ``c T (z - t_u / T)`` is the uplink energy ``t_u (N0 B / g)(2^(S / (B t_u)) - 1)`` in J; and the
+    power limit ``t_u >= sig / x_max``.
+    """
+    import cvxpy as cp
+
+    tu = cp.Variable(pos=True)
+    z = cp.Variable()
+    cons = [
+        cp.constraints.ExpCone(k["sig"] / T * np.ones(()), tu / T, z),
+        tu >= k["sig"] / k["x_max"],
+    ]
+    return tu, z, cons

@@ -19,6 +19,7 @@ from ._common import (
     n_pieces,
     solve_quietly,
     split_constants,
+    uplink_cone,
 )
 
 __all__ = ["cvxpy_least_energy", "cvxpy_solve"]
@@ -109,12 +110,8 @@ def _cvxpy_max_u(scenario, s, solver, kind, piece):
         lat = lat + td
         energy = energy + (dev.kappa * W0**3 / T**2 / e0) * y
     if k["sig"] > 0:
-        tu = cp.Variable(pos=True)
-        z = cp.Variable()
-        cons += [
-            cp.constraints.ExpCone(k["sig"] / T * np.ones(()), tu / T, z),
-            tu >= k["sig"] / k["x_max"],
-        ]
+        tu, z, uplink = uplink_cone(k, T)
+        cons += uplink
         lat = lat + tu
         energy = energy + (k["c"] * T / e0) * (z - tu / T)
     cons.append(lat / T <= 1.0)

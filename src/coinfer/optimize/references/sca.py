@@ -10,7 +10,7 @@ from ...system import Scenario
 from ...validation import check_int
 from ..result import Solution
 from ..solver import _check_scenario, solution_at
-from ._common import best_over_splits, infeasible, solve_quietly, split_constants
+from ._common import best_over_splits, infeasible, solve_quietly, split_constants, uplink_cone
 
 __all__ = ["sca_solve"]
 
@@ -63,12 +63,8 @@ def sca_solve(
             en = en + ke * k["wF"] * 0.5 * (b * cp.square(u) + ib * cp.power(F, 4))
         tu = None
         if k["sig"] > 0:
-            tu = cp.Variable(pos=True)
-            z = cp.Variable()
-            cons += [
-                cp.constraints.ExpCone(k["sig"] / T * np.ones(()), tu / T, z),
-                tu >= k["sig"] / k["x_max"],
-            ]
+            tu, z, uplink = uplink_cone(k, T)
+            cons += uplink
             lat = lat + tu / T
             en = en + (k["c"] * T / (E if math.isfinite(E) else 1.0)) * (z - tu / T)
         cons.append(lat <= 1.0 + zt)
