@@ -145,6 +145,9 @@ def _resolve_python_alias(app, env, node, contnode):
     if not candidates:
         suffix = "." + ".".join(parts)
         candidates = [full for full in objects if full.endswith(suffix)]
+    allowed = set(domain.objtypes_for_role(node.get("reftype", ""), ()) or ())
+    if allowed:
+        candidates = [c for c in candidates if objects[c].objtype in allowed] or candidates
     if len(candidates) != 1:
         return None
     entry = objects[candidates[0]]
@@ -156,19 +159,29 @@ def _resolve_python_alias(app, env, node, contnode):
 
 
 def _plain_data_docstrings(app, what, name, obj, options, lines) -> None:
-    """Keep napoleon from reading ``Sections of a file: ...`` as ``type: description``.
+    """Undo napoleon's reading of ``Sections of a file: ...`` as ``type: description``.
 
     Module constants are documented with ``#:`` comments in plain sentences; napoleon's Google style
-    parses the first line of an attribute docstring as ``type: description``. A blank first line
-    leaves the sentence as it is.
+    takes the words before the first colon of an attribute docstring for its type and moves them to
+    a ``:type:`` field. A type has no spaces; words do: those are put back where they were.
     """
-    if what in ("data", "attribute") and lines and ": " in lines[0]:
-        lines.insert(0, "")
+    if what not in ("data", "attribute", "property"):
+        return
+    for i, line in enumerate(lines):
+        if line.startswith(":type: ") and " " in line[len(":type: ") :].strip():
+            words = line[len(":type: ") :].strip()
+            del lines[i]
+            first = next((k for k, text in enumerate(lines) if text.strip()), None)
+            if first is not None:
+                lines[first] = f"{words}: {lines[first]}"
+            while lines and not lines[-1].strip():
+                lines.pop()
+            return
 
 
 def setup(app):
     """Register the extension with Sphinx."""
-    app.connect("autodoc-process-docstring", _plain_data_docstrings, priority=400)
+    app.connect("autodoc-process-docstring", _plain_data_docstrings, priority=600)
     app.connect("missing-reference", _resolve_python_alias)
     app.connect("config-inited", _offline_config)
     app.connect("html-page-context", _fix_page_scripts, priority=900)

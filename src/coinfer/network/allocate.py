@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = ["FEASIBLE", "INFEASIBLE", "UNDECIDED", "cover", "level_search", "sum_dual"]
 
+#: The outcomes of :func:`cover` (a division found, none exists on the grid, or neither shown).
 FEASIBLE, INFEASIBLE, UNDECIDED = 1, -1, 0
 _STEPS = 60
 
@@ -37,9 +38,9 @@ def cover(table, b, phi, bandwidth, server, z, counts=None):
     ``counts[k]`` (default 1) is how many devices share table row ``k`` (identical devices are
     tabulated once).
 
-    Returns ``(status, i, j)``: ``status`` is :data:`FEASIBLE` (then ``(b[i], phi[j])`` is a division
-    within both totals), :data:`INFEASIBLE` (a dual certificate: no division on the grid exists) or
-    :data:`UNDECIDED`.
+    Returns ``(status, i, j)``: ``status`` is ``FEASIBLE`` (then ``(b[i], phi[j])`` is a division
+    within both totals), ``INFEASIBLE`` (a dual certificate: no division on the grid exists) or
+    ``UNDECIDED``.
     """
     idx, need = _need(table, b, z)
     k = table.shape[0]

@@ -247,7 +247,7 @@ def solve_network(
             reuse them across objectives (they do not depend on the objective); built if None.
         refine: when the grid neither finds a division nor rules one out, solve again once on a
             grid twice as fine.
-        polish: improve the division by a local search over continuous shares (:func:`_polish`)
+        polish: improve the division by a local search over continuous shares (``_polish``)
             among all devices when ``K <= polish`` (from the grid division and from the equal
             division), else among the devices that offload when there are at most ``polish``
             of them; 0 turns it off.

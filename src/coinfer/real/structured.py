@@ -46,6 +46,7 @@ CHANNEL_STEP = 32
 
 __all__ = [
     "CHANNEL_STEP",
+    "Structure",
     "StructuredResult",
     "structure_of",
     "plan",
