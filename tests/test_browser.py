@@ -169,8 +169,8 @@ document.querySelectorAll('mjx-container[display="true"]').forEach((m) => {
              + (m.textContent || '').slice(0, 60));
   }
 });
-document.querySelectorAll('div.cell_input pre, div.highlight pre').forEach((pre) => {
-  if (!shown(pre)) return;
+document.querySelectorAll('div.cell_input pre').forEach((pre) => {
+  if (!shown(pre) || pre.closest('details:not([open])') || !pre.innerText.trim()) return;
   if (pre.scrollWidth > pre.clientWidth + 1) {
     out.push('code cell scrolls sideways: ' + pre.innerText.split('\\n')[0].slice(0, 60));
   }
