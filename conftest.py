@@ -86,3 +86,21 @@ class MystChapter(IPyNbFile):
             yield from super().collect()
         finally:
             nbformat.read = read
+
+
+# Fixtures shared by the unit tests.
+
+
+@pytest.fixture()
+def tmp_cache(tmp_path, monkeypatch):
+    """An empty result cache for one test (``COINFER_CACHE`` pointed at a fresh folder)."""
+    monkeypatch.setenv("COINFER_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    """A small GPT-2 scenario (64 tokens, 0.3 s, 50 mJ) for studies and caches."""
+    from coinfer.system import Budget, Scenario
+
+    return Scenario.default("gpt2", seq_len=64, budget=Budget(latency=0.3, energy=0.05))

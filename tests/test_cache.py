@@ -13,20 +13,8 @@ import numpy as np
 import pytest
 
 from coinfer import cache
-from coinfer.system import Budget, Scenario
 
 SRC = Path(cache.__file__).resolve().parents[1]  # .../src
-
-
-@pytest.fixture()
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COINFER_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return Scenario.default("gpt2", seq_len=64, budget=Budget(latency=0.3, energy=0.05))
 
 
 def test_cache_dir_follows_environment(tmp_cache):

@@ -11,17 +11,6 @@ from coinfer import studies as ex
 from coinfer.system import DEVICE_CLASSES, Budget, Scenario, path_gain
 
 
-@pytest.fixture()
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COINFER_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return Scenario.default("gpt2", seq_len=64, budget=Budget(latency=0.3, energy=0.05))
-
-
 def _square(x):
     return x * x
 
