@@ -1,6 +1,6 @@
 """Does compute fall as ``(1 - rho)``? Dense versus sparse (CSR) matrix products on this CPU.
 
-The system model (DESIGN.md section 2) charges a block ``(1 - rho) F^w_l`` weight FLOPs, which assumes
+The system model (book chapter "The co-inference system") charges a block ``(1 - rho) F^w_l`` weight FLOPs, which assumes
 that a kernel skips the zeros of an unstructured pruned weight at no cost. This module measures that
 assumption: for each weight shape of a real model it times, on one thread,
 

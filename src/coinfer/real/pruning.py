@@ -1,6 +1,6 @@
 """Unstructured pruning of torch models: exact ratios, deterministic ties, the input left untouched.
 
-Which weights are prunable (DESIGN.md section 2: "all prunable weights"):
+Which weights are prunable (the system model prunes "all prunable weights"):
 
 * the ``weight`` of every ``torch.nn.Linear`` (attention projections q, k, v, o; MLP up, gate, down;
   classifier or LM heads; BERT's pooler) and of every GPT-2 style ``transformers`` ``Conv1D``;

@@ -248,7 +248,7 @@ def uplink_bits(
       per sequence.
     * ``split = L``: nothing.
 
-    The system model's feature size ``S(s) = n d b_act`` (DESIGN.md section 2) is the payload of one
+    The system model's feature size ``S(s) = n d b_act`` (book chapter "The co-inference system") is the payload of one
     sequence of ``n`` tokens; side information and header are the overhead it leaves out.
     """
     s = _check_split(model, split)

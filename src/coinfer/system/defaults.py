@@ -35,7 +35,7 @@ class Default:
 
     Attributes:
         key: the code name, ``"<Class>.<field>"`` (e.g. ``"Device.f_max"``) or a function argument.
-        symbol: the LaTeX symbol of DESIGN.md section 2, without dollars.
+        symbol: the LaTeX symbol of the book's notation page, without dollars.
         value: the value in SI units (a number, or a string for the model name).
         unit: the SI unit of ``value`` (``""`` if dimensionless).
         shown: the value as a reader expects to see it, e.g. ``"2 GHz"`` or ``"23.0 dBm"``.
