@@ -1,13 +1,17 @@
 """Solving a network: the division of the band and the server, and every device's operating point.
 
-:func:`solve_network` builds the share tables (:mod:`coinfer.network.tables`), divides the resources
-on the grid (:mod:`coinfer.network.allocate`), hands out what the grid division leaves unused in
-proportion to the shares, improves small divisions by a local search over continuous shares, and
-finally solves every device exactly with its own shares
-(:func:`coinfer.optimize.solve_batch`, vectorised over the devices of a group that received the same
-shares). The answer is achievable by construction; ``lower_bound`` is a certified bound below every
-division of the band and the server, so ``gap = objective - lower_bound`` bounds the distance to the
-optimum.
+Two methods divide the resources; both end the same way (what the division leaves unused handed out
+in proportion to the shares, a local search over continuous shares for small cells, and every
+device solved exactly with its shares, vectorised over devices of a group that received the same
+shares), so the answer is achievable by construction, and ``lower_bound`` is a certified bound
+below every division of the band and the server: ``gap = objective - lower_bound`` bounds the
+distance to the optimum.
+
+* Small cells (``K <= exact``): fairness by :func:`coinfer.network.fairness.fair_division` (a level
+  search on exact least server shares, bracket proved), efficiency by
+  :func:`coinfer.network.efficiency.efficient_division` (a priced knapsack) together with the tables.
+* Any cell: the share tables (:mod:`coinfer.network.tables`) divided on the grid
+  (:mod:`coinfer.network.allocate`), refined once when the grid decides nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import numpy as np
 from ..optimize import solve, solve_batch
 from ..validation import check_int
 from .allocate import level_search, sum_dual
+from .efficiency import efficient_division
+from .fairness import FairDivision, fair_division
 from .model import Network
 from .tables import Tables, build_tables
 
@@ -42,8 +48,9 @@ class NetworkSolution:
         lower_bound: a certified lower bound on the optimal network objective.
         gap: ``objective - lower_bound`` (>= 0): how far from optimal the answer can be.
         kind: ``"max"`` or ``"sum"``.
-        grid: number of positive grid points per share; ``exact_gains``: whether every device was
-            tabulated at its own channel gain.
+        grid: the grid of the division: band units ``M`` of the level search (fairness in a
+            small cell), else positive grid points per share of the tables; ``exact_gains``:
+            whether every device was tabulated at its own channel gain.
     """
 
     feasible: bool
@@ -135,7 +142,7 @@ def _device_solutions(network: Network, tables, b_share, p_share) -> tuple:
     return tuple(out)
 
 
-def _polish(network: Network, b_share, p_share, members, max_evals: int):
+def _polish(network: Network, b_share, p_share, members, max_evals: int, width: float = 1.5):
     """A local search over continuous shares among ``members``, started at the given division.
 
     The members re-divide what they hold (band and server separately, as softmax weights; a member
@@ -172,8 +179,9 @@ def _polish(network: Network, b_share, p_share, members, max_evals: int):
     b0 = np.maximum(b_share[members], 1e-3 * b_total / n)
     p0 = np.maximum(p_share[members], 1e-3 * p_total / n)
     x0 = np.concatenate([np.log(b0[:-1] / b0[-1]), np.log(p0[:-1] / p0[-1])])
-    # a wide first simplex (a factor e^1.5 in each weight) lets the search leave the grid's cell
-    simplex = np.vstack([x0, x0 + 1.5 * np.eye(x0.size)])
+    # a wide first simplex (width 1.5: a factor e^1.5 in each weight) lets the search leave the
+    # grid's cell; a narrow one (0.05) settles a point already close
+    simplex = np.vstack([x0, x0 + width * np.eye(x0.size)])
     res = minimize(
         score,
         x0,
@@ -231,6 +239,7 @@ def solve_network(
     tables: Tables | None = None,
     refine: bool = True,
     polish: int = 4,
+    exact: int = 4,
 ) -> NetworkSolution:
     """Divide the band and the server among the devices and solve every device.
 
@@ -251,6 +260,12 @@ def solve_network(
             among all devices when ``K <= polish`` (from the grid division and from the equal
             division), else among the devices that offload when there are at most ``polish``
             of them; 0 turns it off.
+        exact: cells of at most this many devices use the certified methods of small cells: for
+            fairness the level search of :func:`coinfer.network.fairness.fair_division` (its
+            bracket within 1e-4 relative, or that of its largest band grid) instead of the
+            tables; for efficiency the priced knapsack of
+            :func:`coinfer.network.efficiency.efficient_division` as a second start and a second
+            bound. 0 turns them off.
 
     Returns:
         A :class:`NetworkSolution`; ``feasible=False`` with a ``reason`` naming the device when some
@@ -261,6 +276,7 @@ def solve_network(
     n_shares = check_int("n_shares", n_shares, 2, 200)
     n_nodes = check_int("n_nodes", n_nodes, 2, 10_000)
     polish = check_int("polish", polish, 0)
+    exact = check_int("exact", exact, 0)
     if tables is None:
         tables = build_tables(network, n_shares, n_nodes)
     elif not isinstance(tables, Tables) or tables.upper.shape[0] != network.size:
@@ -281,6 +297,10 @@ def solve_network(
             return _infeasible(network, tables, why, kind, n_shares)
         # feasible at its own gain but not at the gain node below it: the full shares are achievable
         tables.upper[k, top, top] = float(sc.objective(alone.rho))
+    if kind == "max" and network.size <= exact:
+        fair = fair_division(network)
+        if fair.decided:
+            return _from_fair(network, tables, fair, polish, n_shares)
     # identical rows (devices of one group at one gain node) are divided once, weighted by count
     up_rows, up_inv, up_n = _unique_rows(tables.upper)
     lo_rows, _, lo_n = _unique_rows(tables.lower)
@@ -296,7 +316,12 @@ def solve_network(
     if i is None and math.isfinite(z_lo) and refine and n_shares < 48:
         # undecided: a division may exist between the grid points; try a finer grid once
         return solve_network(
-            network, n_shares=2 * n_shares, n_nodes=n_nodes, refine=False, polish=polish
+            network,
+            n_shares=2 * n_shares,
+            n_nodes=n_nodes,
+            refine=False,
+            polish=polish,
+            exact=exact,
         )
     if i is None:
         if math.isfinite(z_lo):
@@ -311,42 +336,79 @@ def solve_network(
             )
         return _infeasible(network, tables, why, kind, n_shares)
     b_share, p_share = tables.b[i].copy(), tables.phi[j].copy()
+    starts, lower = [(b_share, p_share)], float(z_lo)
+    if kind == "sum" and network.size <= exact:
+        eff = efficient_division(network)
+        if eff.feasible:
+            starts.append((eff.bandwidth, eff.server_flops))
+        lower = max(lower, eff.lower_bound)
+    return _finish(network, tables, starts, lower, polish, n_shares)
+
+
+def _from_fair(network, tables, fair: FairDivision, polish: int, n_shares: int):
+    """The certified fairness division as a :class:`NetworkSolution` (or its proof of infeasibility)."""
+    if not fair.feasible:
+        why = (
+            "the devices cannot all be served at once: no division of the band and the server "
+            f"brings every device within its budgets (K = {network.size}; the relaxed knapsack "
+            f"on {fair.units} band units excludes it)"
+        )
+        return _infeasible(network, tables, why, "max", n_shares)
+    return _finish(
+        network, tables, [(fair.bandwidth, fair.server_flops)], fair.lower_bound, polish, fair.units
+    )
+
+
+def _handout(network, b_share, p_share):
+    """A division with what it leaves unused handed out in proportion (more never hurts)."""
+    b_share, p_share = b_share.astype(float), p_share.astype(float)
     idle = (b_share == 0) | (p_share == 0)  # one zero share leaves only split L: free the other
     b_share[idle] = 0.0
     p_share[idle] = 0.0
-    # hand out what the grid leaves unused, in proportion (more of either share never hurts)
     if b_share.sum() > 0:
-        b_share *= B / b_share.sum()
+        b_share *= network.bandwidth / b_share.sum()
     if p_share.sum() > 0:
-        p_share *= Phi / p_share.sum()
-    devices = _device_solutions(network, tables, b_share, p_share)
-    ok = all(d.feasible for d in devices)
-    value = _network_value(network, devices) if ok else math.nan
-    # a local search over continuous shares: every device when K <= polish (from the grid division
-    # and from the equal division), else the offloaders when there are at most `polish` of them;
+        p_share *= network.server_flops / p_share.sum()
+    return b_share, p_share
+
+
+def _finish(network, tables, starts, lower, polish, grid):
+    """The best of the ``starts`` (divisions), improved locally; every device solved exactly."""
+    B, Phi = network.bandwidth, network.server_flops
+    found = []
+    for b_start, p_start in starts:
+        b_share, p_share = _handout(network, b_start, p_start)
+        devices = _device_solutions(network, tables, b_share, p_share)
+        if all(d.feasible for d in devices):
+            found.append((_network_value(network, devices), b_share, p_share, devices))
+    if not found:  # cannot happen: each device's shares are at least what it needs
+        raise RuntimeError("internal error: no start division serves every device")
+    found.sort(key=lambda c: c[0])
+    value, b_share, p_share, devices = found[0]
+    # a local search over continuous shares: every device when K <= polish (from each start and
+    # from the equal division), else the offloaders when there are at most `polish` of them;
     # kept only if it serves everyone and does better
     off = np.flatnonzero((b_share > 0) & (p_share > 0))
     members = np.arange(network.size) if network.size <= polish else off
-    if ok and 2 <= members.size <= polish:
-        starts = [(b_share, p_share)]
-        if members.size == network.size:  # a second start: the equal division
-            starts.append(
-                (np.full(network.size, B / network.size), np.full(network.size, Phi / network.size))
-            )
-        for b_start, p_start in starts:
-            found = _polish(network, b_start, p_start, members, 40 * members.size)
-            if found is None:
+    if 2 <= members.size <= polish:
+        tries = [(c[1], c[2]) for c in found]
+        if members.size == network.size:  # and the equal division
+            k = network.size
+            tries.append((np.full(k, B / k), np.full(k, Phi / k)))
+        else:
+            tries = tries[:1]
+        for b_start, p_start in tries:
+            moved = _polish(network, b_start, p_start, members, 40 * members.size)
+            if moved is not None:  # then settle it with a narrow simplex
+                moved = _polish(network, *moved, members, 40 * members.size, 0.05) or moved
+            else:
+                moved = _polish(network, b_start, p_start, members, 40 * members.size, 0.05)
+            if moved is None:
                 continue
-            cand = _device_solutions(network, tables, *found)
+            cand = _device_solutions(network, tables, *moved)
             if all(d.feasible for d in cand) and _network_value(network, cand) < value - 1e-12:
-                (b_share, p_share), devices = found, cand
+                (b_share, p_share), devices = moved, cand
                 value = _network_value(network, devices)
-    if not ok:  # cannot happen: each device's shares are at least its grid cell's
-        bad = next(k for k, d in enumerate(devices) if not d.feasible)
-        raise RuntimeError(
-            f"internal error: device {bad} infeasible with its shares: {devices[bad]}"
-        )
-    lower = float(z_lo)
     return NetworkSolution(
         True,
         value,
@@ -355,9 +417,9 @@ def solve_network(
         devices,
         "",
         lower,
-        value - lower,
-        kind,
-        n_shares,
+        max(value - lower, 0.0),
+        network.objective,
+        grid,
         tables.exact_gains,
         (B, Phi),
     )

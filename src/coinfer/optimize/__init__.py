@@ -20,6 +20,7 @@ from .result import Solution
 from .solver import (
     kkt_curve,
     least_energy,
+    least_server_flops,
     select_split,
     solution_at,
     solve,
@@ -35,6 +36,7 @@ __all__ = [
     "fixed_split",
     "kkt_curve",
     "least_energy",
+    "least_server_flops",
     "max_resources",
     "on_device",
     "on_server",

@@ -44,6 +44,7 @@ __all__ = [
     "solve",
     "solve_batch",
     "least_energy",
+    "least_server_flops",
     "kkt_curve",
     "split_range",
     "select_split",
@@ -154,19 +155,22 @@ class _Curve:
     coefficients of latency ``aT u + bT`` (s) and energy ``aE u + bE`` (J) in ``u = 1 - rho``.
     """
 
-    def __init__(self, scenario: Scenario, cols: _Columns, gains: np.ndarray):
+    def __init__(self, scenario: Scenario, cols: _Columns, gains: np.ndarray, c=None, sig=None):
         dev, up, bud = scenario.device, scenario.uplink, scenario.budget
-        self.wF, self.wA, self.sF, self.sA, self.sig = cols.wF, cols.wA, cols.sF, cols.sA, cols.sig
+        self.wF, self.wA, self.sF, self.sA = cols.wF, cols.wA, cols.sF, cols.sA
+        # c (W: p = c (e^x - 1)) and sig (s) per row, or per (row, column) when the rows are
+        # (gain, band) pairs of several bands (:func:`least_server_flops`)
+        self.sig = cols.sig if sig is None else sig
         self.T, self.E = bud.latency, bud.energy
         self.kappa, self.f_max = dev.kappa, dev.f_max
         self.u_lo, self.u_hi = cols.u_lo, cols.u_hi
-        self.c = (up.noise_psd * up.bandwidth / gains)[:, None]  # W: p = c (e^x - 1)
+        self.c = (up.noise_psd * up.bandwidth / gains)[:, None] if c is None else c
         self.x_max = np.log1p(dev.p_max / self.c)
         self.x_lo = np.minimum(self.sig / self.T, self.x_max)
         self.log_x = np.log(self.x_max / self.x_lo)
         self.f1 = np.minimum(self.f_max, self._f_kkt(self.x_max))
         self.df = self.f_max - self.f1
-        self.shape = np.broadcast_shapes(self.c.shape, self.wF.shape)
+        self.shape = np.broadcast_shapes(self.c.shape, self.wF.shape, np.shape(self.sig))
 
     def _f_kkt(self, x):
         """Clock in Hz at which the device's marginal energy per second equals the uplink's."""
@@ -735,6 +739,111 @@ def least_energy(
         fixed_split=s,
         pruning=(pruning,),
     )[0]
+
+
+def least_server_flops(
+    scenario: Scenario, gains, bands, rho: dict, iterations: int = 48
+) -> tuple[np.ndarray, np.ndarray]:
+    """The least server throughput a device needs, per channel gain and band, at fixed pruning ratios.
+
+    For gain ``g_n`` and band ``b_m`` (the device's own ``bandwidth`` and ``flops`` are replaced):
+    the least server share ``Phi`` (FLOP/s) with which some allowed split ``s`` meets both budgets at
+    the ratio ``rho[kind]`` of some pruning kind. At a fixed ``(s, rho)`` the latency is
+    ``t_d + t_u + W_s / Phi``, so the least share is ``W_s / (T_max - tau)`` with ``tau`` the least
+    device-plus-uplink time whose least energy is within ``E_max``. Least-energy points for every
+    time budget lie on the KKT curve of :class:`_Curve` (time falls and energy rises along it), so
+    ``tau`` is read at the curve's crossing with ``E_max``, found by bisection on the curve
+    parameter. ``s = L`` needs nothing when the device alone meets the budgets; ``s < L`` needs a
+    positive band.
+
+    Args:
+        scenario: the device (finite latency budget).
+        gains: ``(N,)`` channel power gains (linear, > 0).
+        bands: ``(M,)`` band shares in Hz (>= 0).
+        rho: pruning kind -> ratio in ``[0, rho_max]``; a kind that is missing or ``None`` is not
+            used (the level it stands for is out of its reach).
+        iterations: bisection steps on the curve parameter (in ``[0, 2]``).
+
+    Returns:
+        ``(upper, lower)``, each ``(N, M)`` in FLOP/s, ``+inf`` where no share suffices: ``upper``
+        is read at the last bisection point within the energy limit (a share that suffices, to
+        rounding), ``lower`` at the first point beyond it (no smaller share suffices); they differ
+        by the bisection's resolution.
+    """
+    _check_scenario(scenario)
+    g = check_array("gains", gains, ndim=1, lo=0.0, lo_open=True)
+    b = check_array("bands", bands, ndim=1, lo=0.0, unit="Hz")
+    iterations = check_int("iterations", iterations, 1, 200)
+    kinds = pruning_kinds(scenario)
+    unknown = sorted(set(rho) - set(kinds))
+    if unknown:
+        raise ValueError(f"rho has an unknown pruning kind {unknown[0]!r}; kinds: {kinds}")
+    dev, bud, up, srv = scenario.device, scenario.budget, scenario.uplink, scenario.server
+    T, E = bud.latency, bud.energy
+    n, m = g.shape[0], b.shape[0]
+    upper = np.full((n, m), np.inf)
+    lower = np.full((n, m), np.inf)
+    splits = split_range(scenario)
+    K = splits.shape[0]
+    pos = b > 0
+    for ki, kind in enumerate(kinds):
+        r = rho.get(kind)
+        if r is None:
+            continue
+        r = check_real(f"rho[{kind!r}]", r, 0.0, scenario.rho_max)
+        cols = _Columns(scenario, splits, r)
+        cols = cols.take((cols.group >= ki * K) & (cols.group < (ki + 1) * K))
+        u = 1.0 - r
+        cycles = np.maximum(cols.wF * u + cols.wA, 0.0)
+        server = np.maximum(cols.sF * u + cols.sA, 0.0) * srv.flops  # FLOPs
+        local = ~cols.has_up
+        if local.any():  # the whole model on the device: f = w / T is its least-energy clock
+            w = cycles[local]
+            ok = (w <= dev.f_max * T) & (dev.kappa * w**3 <= E * T * T) & (server[local] <= 0)
+            if ok.any():
+                upper[:] = 0.0
+                lower[:] = 0.0
+        if not (cols.has_up.any() and pos.any()):
+            continue
+        cu = cols.take(cols.has_up)
+        cu.sF = np.zeros_like(cu.sF)  # the curve's latency is then device plus uplink time
+        cu.sA = np.zeros_like(cu.sA)
+        bp = b[pos]
+        rows_b = np.tile(bp, n)  # rows are (gain, band) pairs, gain-major
+        rows_g = np.repeat(g, bp.shape[0])
+        c = (up.noise_psd * rows_b / rows_g)[:, None]
+        bits = scenario.profile.bits(splits)[cols.has_up]
+        sig = (bits * _LN2)[None, :] / rows_b[:, None]
+        curve = _Curve(scenario, cu, rows_g, c=c, sig=sig)
+
+        def time_energy(lam, curve=curve, u=u):
+            _, _, aT, bT, aE, bE = curve.at(lam)
+            return aT * u + bT, aE * u + bE
+
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            shape = curve.shape
+            t0, e0 = time_energy(np.zeros(shape))
+            t2, e2 = time_energy(np.full(shape, 2.0))
+            lo, hi = np.zeros(shape), np.full(shape, 2.0)
+            for _ in range(iterations):
+                mid = 0.5 * (lo + hi)
+                within = time_energy(mid)[1] <= E
+                lo, hi = np.where(within, mid, lo), np.where(within, hi, mid)
+            t_lo, t_hi = time_energy(lo)[0], time_energy(hi)[0]
+            t_up = np.where(e2 <= E, t2, np.where(e0 <= E, t_lo, np.inf))
+            # below the crossing nothing is within E_max; the point at hi is at least as fast
+            t_dn = np.where(e2 <= E, t2, np.where(e0 <= E, t_hi, np.inf))
+            srv_w = server[cols.has_up][None, :]
+
+            def need(t, srv_w=srv_w):
+                slack = T - t
+                return np.where(slack > 0, np.where(srv_w > 0, srv_w / slack, 0.0), np.inf)
+
+            need_up = need(t_up).min(axis=1).reshape(n, -1)
+            need_dn = need(t_dn).min(axis=1).reshape(n, -1)
+        upper[:, pos] = np.minimum(upper[:, pos], need_up)
+        lower[:, pos] = np.minimum(lower[:, pos], need_dn)
+    return upper, lower
 
 
 def solution_at(

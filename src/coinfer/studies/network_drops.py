@@ -75,11 +75,12 @@ def one_drop(task: tuple) -> dict:
     n_devices, seed, options = task
     opts = dict(options)
     n_shares = opts.pop("n_shares")
+    exact = opts.pop("exact", 0)
     net = random_network(n_devices, seed, **opts)
     tables = build_tables(net, n_shares)
     out = {}
     for kind in ("max", "sum"):
-        sol = solve_network(net.replace(objective=kind), tables=tables)
+        sol = solve_network(net.replace(objective=kind), tables=tables, exact=exact)
         out.update({f"{k}_{kind}": v for k, v in _record(net, sol).items()})
     return out
 
@@ -128,6 +129,7 @@ def network_drops(
     seed: int = 0,
     *,
     n_shares: int = 8,
+    exact: int = 0,
     dask=None,
     n_jobs: int | None = None,
     progress: bool = False,
@@ -141,6 +143,9 @@ def network_drops(
         n_drops: drops per ``K``.
         seed: the study seed (drop seeds from :func:`drop_seed`).
         n_shares: share grid points (see :func:`coinfer.network.solve_network`).
+        exact: cells of at most this many devices use the certified level search and priced
+            knapsack of :func:`coinfer.network.solve_network` (seconds per cell); the default 0
+            solves every ``K`` alike with the share tables (a fraction of a second per cell).
         dask, n_jobs, progress: as in :func:`coinfer.studies.parallel_map`.
         use_cache: read and write the disk cache.
         drop_options: keyword arguments of :func:`coinfer.network.random_network` (``bandwidth``,
@@ -150,7 +155,8 @@ def network_drops(
     n_drops = check_int("n_drops", n_drops, 1)
     seed = check_int("seed", seed, 0)
     n_shares = check_int("n_shares", n_shares, 2, 200)
-    options = {"n_shares": n_shares, **drop_options}
+    exact = check_int("exact", exact, 0)
+    options = {"n_shares": n_shares, "exact": exact, **drop_options}
     params = {"n_devices": ks, "n_drops": n_drops, "seed": seed, "options": options}
 
     def compute() -> DropStudy:
