@@ -751,7 +751,7 @@ def least_server_flops(
     the ratio ``rho[kind]`` of some pruning kind. At a fixed ``(s, rho)`` the latency is
     ``t_d + t_u + W_s / Phi``, so the least share is ``W_s / (T_max - tau)`` with ``tau`` the least
     device-plus-uplink time whose least energy is within ``E_max``. Least-energy points for every
-    time budget lie on the KKT curve of :class:`_Curve` (time falls and energy rises along it), so
+    time budget lie on the KKT curve of :func:`kkt_curve` (time falls and energy rises along it), so
     ``tau`` is read at the curve's crossing with ``E_max``, found by bisection on the curve
     parameter. ``s = L`` needs nothing when the device alone meets the budgets; ``s < L`` needs a
     positive band.
