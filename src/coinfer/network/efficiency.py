@@ -27,7 +27,7 @@ import numpy as np
 
 from ..system.costs import pruning_kinds
 from ..validation import check_int
-from .fairness import alone_values, min_total, needs
+from .fairness import MARGIN, alone_values, min_total, needs
 from .model import Network
 from .tables import group_devices
 
@@ -84,7 +84,7 @@ def efficient_division(
         for kd in pruning_kinds(base)
     )
     if lowest is None:
-        lowest = alone_values(network, groups)
+        lowest = alone_values(network, groups)[0]
     # levels where the objectives change: each model's objective at evenly spaced ratios (so small
     # values are as finely resolved as large ones), within [least reachable value, top]
     z_min = float(np.min(lowest))
@@ -129,7 +129,7 @@ def efficient_division(
         rows = np.arange(k)
         use = float(np.sum(up[j_up[rows, alloc], rows, alloc])) if served else math.inf
         value = float(np.sum(z[j_up[rows, alloc]])) if served else math.inf
-        if served and use <= Phi and value < best[0]:
+        if served and use * (1.0 + MARGIN) <= Phi and value < best[0]:
             best = (value, (alloc, j_up[rows, alloc]))
         cost_dn, _ = priced(dn_next, nu)
         lower = max(lower, min_total(cost_dn)[0] - nu * Phi)
@@ -151,5 +151,5 @@ def efficient_division(
     alloc, j = choice
     bandwidth = network.bandwidth * alloc / m
     server = up[j, np.arange(k), alloc]
-    server = np.where(np.isfinite(server), server, 0.0)
+    server = np.where(np.isfinite(server), server * (1.0 + MARGIN), 0.0)
     return EfficientDivision(True, value, float(lower), bandwidth, server, m, n_levels)

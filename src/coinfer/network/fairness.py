@@ -7,18 +7,22 @@ device alone meets its budgets at ``r_k(z)``). ``n_k`` is non-increasing in ``b`
 Level ``z`` is reachable if and only if some bands with ``sum b_k <= B`` have
 ``sum n_k(b_k; z) <= Phi``.
 
-On the band grid ``b_i = i B / M`` that question has two exact knapsack versions
-(:func:`min_total`, a dynamic programme over the ``M`` band units):
+On the band grid ``b_i = i B / U`` (``U`` band units) that question has two exact knapsack versions
+(:func:`min_total`, a dynamic programme over the band units), with ``i+ = min(i + 1, U)``:
 
-* *achievable*: bands on the grid, ``sum_k n_k(b_{i_k}) <= Phi`` with ``sum i_k <= M``. A yes is a
+* *achievable*: bands on the grid, ``sum_k n_k(b_{i_k}) <= Phi`` with ``sum i_k <= U``. A yes is a
   division that reaches ``z``;
-* *relaxed*: ``sum_k n_k(b_{i_k + 1}) <= Phi`` with ``sum i_k <= M``. A no proves that no division
-  at all reaches ``z``: any bands ``b_k`` round down to grid units ``i_k`` with ``sum i_k <= M``, and
-  ``n_k(b_k) >= n_k(b_{i_k + 1})`` because ``b_k < b_{i_k + 1}``.
+* *relaxed*: ``sum_k n_k(b_{i_k+}) <= Phi`` with ``sum i_k <= U``. A no proves that no division at
+  all reaches ``z``: any bands ``b_k`` round down to grid units ``i_k`` with ``sum i_k <= U``, and
+  ``b_k <= b_{i_k+}``, so ``n_k(b_k) >= n_k(b_{i_k+})``.
 
-Both verdicts are monotone in ``z``, so bisection gives the least achievable level ``z_up`` and the
-largest excluded level ``z_lo``: the optimum lies in ``[z_lo, z_up]``. The grid doubles until the
-bracket is within the tolerance. Proved in the book chapter "Many devices, one server".
+Both verdicts are monotone in ``z``, so bisection gives the least achievable level ``z_up`` and a
+level ``z_lo`` below which nothing is reachable: the optimum lies in ``[z_lo, z_up]``. The grid is
+refined (8 times as many units) until the bracket is within the tolerance. Proved in the book
+chapter "Many devices, one server". Everything holds up to floating-point rounding: the needs are
+computed by bisection (their two sides are used on the safe side of each test), and
+:func:`level_ratio` returns the largest float whose objective is within ``z`` (the next float, a
+relative ``1e-16`` away, is not).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ __all__ = [
 ]
 
 _BISECT = 64  # bisection steps on a pruning ratio
-_MARGIN = 1e-9  # relative margin on the server shares handed out (rounding of the needs)
+#: Relative margin on the server shares handed out, above the computed needs (their rounding).
+MARGIN = 1e-9
 
 
 def level_ratio(scenario, kind: str, z: float) -> float | None:
@@ -131,20 +136,25 @@ def min_total(need: np.ndarray) -> tuple[float, np.ndarray]:
     return best, out
 
 
-def alone_values(network: Network, groups=None) -> np.ndarray:
-    """``(K,)`` each device's least objective with the whole band and the whole server (``inf``
-    when even that cannot serve it): no division does better for that device."""
+def alone_values(network: Network, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """Each device with the whole band and the whole server: ``(lower, reached)``, both ``(K,)``.
+
+    ``reached`` is the objective of the single-device solution, ``lower`` the objective at
+    ``rho - rho_gap`` (its certificate): no division does better for that device than ``lower``.
+    Both are ``inf`` when even the whole band and server cannot serve the device.
+    """
     bases, group, gains = group_devices(network.devices) if groups is None else groups
-    out = np.empty(network.size)
+    lower, reached = np.empty(network.size), np.empty(network.size)
     B, Phi = network.bandwidth, network.server_flops
     for gi, base in enumerate(bases):
         members = np.flatnonzero(group == gi)
         sol = solve_batch(base.replace(bandwidth=B, flops=Phi), gains[members])
-        out[members] = [
-            float(base.objective(r, pruning=kd)) if ok else math.inf
-            for r, kd, ok in zip(sol.rho, sol.pruning, sol.feasible, strict=True)
-        ]
-    return out
+        rows = zip(sol.rho, sol.rho_gap, sol.pruning, sol.feasible, strict=True)
+        for k, (r, gap, kd, ok) in zip(members, rows, strict=True):
+            # the solver's rho exceeds the least feasible ratio by at most rho_gap: bound below it
+            lower[k] = float(base.objective(max(r - gap, 0.0), pruning=kd)) if ok else math.inf
+            reached[k] = float(base.objective(r, pruning=kd)) if ok else math.inf
+    return lower, reached
 
 
 @dataclass(frozen=True)
@@ -199,7 +209,7 @@ def fair_division(
     groups = group_devices(network.devices)
     bases, group, gains = groups
     B, Phi = network.bandwidth, network.server_flops
-    alone = alone_values(network, groups)
+    alone, reached = alone_values(network, groups)
     top = np.array(
         [
             max(float(sc.objective(sc.rho_max, pruning=kd)) for kd in pruning_kinds(sc))
@@ -223,17 +233,20 @@ def fair_division(
         ok_dn = True
         if busy.any():
             total, units_busy = min_total(up[busy])
-            ok_up = total * (1.0 + _MARGIN) <= Phi  # room for the margin below
+            ok_up = total * (1.0 + MARGIN) <= Phi  # room for the margin below
             alloc[busy] = units_busy
             shifted = np.concatenate([dn[busy][:, 1:], dn[busy][:, -1:]], axis=1)
             ok_dn = min_total(shifted)[0] <= Phi
         return ok_up, ok_dn, alloc, up
 
-    # the least level that is possible at all: when it is reachable, it is the optimum
-    ok_up, _, alloc, up = test(z_lo, m)
+    # the least level that is possible at all (to the solver's certificate): when every device
+    # can reach its value alone at once, that is the optimum
+    z_reached = float(reached.max())
+    ok_up, _, alloc, up = test(z_reached, m)
     if ok_up:
-        return _division(network, z_lo, z_lo, alloc, up, m, levels)
-    # bisections stop at a relative width tol / 4 (absolute below a millionth of the top level)
+        return _division(network, z_reached, z_lo, alloc, up, m, levels)
+    # bisections stop at a relative width tol / 4 (absolute below a millionth of the top level), so
+    # that the bracket can close to tol
     floor = 1e-6 * max(abs(z_hi), 1e-300)
 
     def wide(a, b):
@@ -270,7 +283,7 @@ def fair_division(
                 b = mid
             else:
                 a = z_lo = mid
-        if not wide(z_lo, z_up) or m >= max_units:
+        if z_up - z_lo <= tol * max(abs(z_up), floor) or m >= max_units:
             break
         m = min(8 * m, max_units)
     alloc, up, m_best = best
@@ -281,5 +294,5 @@ def _division(network, z_up, z_lo, alloc, up, m, levels) -> FairDivision:
     """The division of the achievable knapsack at level ``z_up`` on a grid of ``m`` band units."""
     bands = network.bandwidth * alloc / m
     server = np.where(alloc > 0, up[np.arange(network.size), alloc], 0.0)
-    server = np.where(np.isfinite(server), server * (1.0 + _MARGIN), 0.0)
+    server = np.where(np.isfinite(server), server * (1.0 + MARGIN), 0.0)
     return FairDivision(True, float(z_up), float(z_lo), bands, server, m, levels)

@@ -409,6 +409,9 @@ def _finish(network, tables, starts, lower, polish, grid):
             if all(d.feasible for d in cand) and _network_value(network, cand) < value - 1e-12:
                 (b_share, p_share), devices = moved, cand
                 value = _network_value(network, devices)
+    if value < lower - 1e-9 * max(abs(value), 1e-12):  # a bound above a division: a bug
+        raise RuntimeError(f"internal error: objective {value!r} below lower bound {lower!r}")
+    lower = min(lower, value)  # rounding only (checked above)
     return NetworkSolution(
         True,
         value,
@@ -417,7 +420,7 @@ def _finish(network, tables, starts, lower, polish, grid):
         devices,
         "",
         lower,
-        max(value - lower, 0.0),
+        value - lower,
         network.objective,
         grid,
         tables.exact_gains,
