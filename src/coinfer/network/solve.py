@@ -397,11 +397,12 @@ def _finish(network, tables, starts, lower, polish, grid):
             tries.append((np.full(k, B / k), np.full(k, Phi / k)))
         else:
             tries = tries[:1]
+        small = members.size == network.size  # a small cell: also settle with a narrow simplex
         for b_start, p_start in tries:
             moved = _polish(network, b_start, p_start, members, 40 * members.size)
-            if moved is not None:  # then settle it with a narrow simplex
+            if small and moved is not None:
                 moved = _polish(network, *moved, members, 40 * members.size, 0.05) or moved
-            else:
+            elif small:
                 moved = _polish(network, b_start, p_start, members, 40 * members.size, 0.05)
             if moved is None:
                 continue
