@@ -207,7 +207,7 @@ def fair_division(
     m = max(2, max_units // 8) if units is None else check_int("units", units, 2, max_units)
     m = min(m, max_units)
     groups = group_devices(network.devices)
-    bases, group, gains = groups
+    bases, group, _ = groups
     B, Phi = network.bandwidth, network.server_flops
     alone, reached = alone_values(network, groups)
     top = np.array(
